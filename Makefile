@@ -1,0 +1,29 @@
+# The two commands of the README: `make bench` and `make test`. Both create .venv and
+# install the project into it when needed (again only when pyproject.toml changes).
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: bench test install db-stop clean
+
+bench: $(STAMP)
+	$(VENV)/bin/bench all
+
+test: $(STAMP)
+	$(PY) -m pytest
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "bench needs Python >= 3.11; set PYTHON=python3.11")'
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $(STAMP)
+
+db-stop: $(STAMP)
+	$(VENV)/bin/bench db stop
+
+clean:
+	-$(VENV)/bin/bench db stop 2>/dev/null
+	rm -rf $(VENV) .bench

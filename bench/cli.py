@@ -1,0 +1,194 @@
+"""The `bench` command line: one entry point for every step (`python -m bench` too).
+
+Every user-facing fault is a BenchError, printed as one line `bench: error: ...` with a
+non-zero exit; usage mistakes exit 2. Printed DSNs are always masked.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from bench import config, database, environment
+from bench import dsn as dsns
+from bench.errors import BenchError
+from bench.server import EmbeddedServer
+
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+EXIT_NOT_RUNNING = 3  # as `pg_ctl status`
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--dsn", metavar="DSN", help="Server to benchmark (or BENCH_DSN). Default: the embedded server.")
+@click.option("--data-dir", metavar="PATH", help="Embedded server home (or BENCH_DATA_DIR). Default: .bench/")
+@click.option("--port", type=str, metavar="N", help="Embedded server TCP port (or BENCH_PORT). Default: 54329.")
+@click.pass_context
+def cli(ctx: click.Context, dsn: str | None, data_dir: str | None, port: str | None) -> None:
+    """Benchmark PostgreSQL + pgvector schema variants and judge a review's claims."""
+    ctx.obj = config.resolve(dsn=dsn, data_dir=data_dir, port=port)
+
+
+# ---- bench db ---------------------------------------------------------------------
+@cli.group()
+def db() -> None:
+    """Manage the embedded PostgreSQL server (start, stop, status, url)."""
+
+
+@db.command("start")
+@click.pass_obj
+def db_start(settings: config.Settings) -> None:
+    """Start the embedded server (initialising it on first use); it runs until `bench db stop`."""
+    server = _embedded(settings, "start")
+    result = server.start()
+    if result.already_running:
+        out.print(f"already running on port {result.port} ({server.pgdata})")
+    else:
+        kind = "cold start (initdb)" if result.initialized else "warm start"
+        out.print(f"started {server.version()} on port {result.port} in {result.seconds:.2f} s, {kind}")
+    out.print(f"url: {dsns.mask(server.dsn())}")
+
+
+@db.command("stop")
+@click.pass_obj
+def db_stop(settings: config.Settings) -> None:
+    """Stop the embedded server."""
+    server = _embedded(settings, "stop")
+    server.stop()
+    out.print(f"stopped ({server.pgdata})")
+
+
+@db.command("status")
+@click.pass_obj
+def db_status(settings: config.Settings) -> int:
+    """Say whether the server runs, its version, data dir and size (exit 3 if stopped)."""
+    if not settings.embedded:
+        info = _check(settings.dsn)
+        out.print(f"external server {dsns.describe(settings.dsn)}: PostgreSQL {info['server']}, pgvector {info['pgvector']}")
+        return 0
+    server = EmbeddedServer(settings.data_dir, settings.port)
+    table = Table(show_header=False, box=None)
+    table.add_column(style="bold")
+    table.add_column(overflow="fold")
+    info = server.postmaster()
+    table.add_row("running", f"yes (pid {info['pid']}, port {info['port']})" if info else "no")
+    table.add_row("version", server.version())
+    table.add_row("data dir", str(server.pgdata))
+    table.add_row("size", _human_bytes(server.size_bytes()) if server.pgdata.exists() else "not initialised")
+    out.print(table)
+    if info:
+        out.print(f"url: {dsns.mask(server.dsn())}", soft_wrap=True)
+    return 0 if info else EXIT_NOT_RUNNING
+
+
+@db.command("url")
+@click.pass_obj
+def db_url(settings: config.Settings) -> None:
+    """Print the DSN of the server under test (password masked)."""
+    if settings.embedded:
+        out.print(EmbeddedServer(settings.data_dir, settings.port).dsn(), soft_wrap=True)
+    else:
+        out.print(dsns.mask(settings.dsn), soft_wrap=True)
+
+
+# ---- bench all --------------------------------------------------------------------
+@cli.command("all")
+@click.pass_obj
+def run_all(settings: config.Settings) -> None:
+    """What `make bench` runs: start the server, check it, print the environment."""
+    dsn = _target_dsn(settings)
+    with database.connect(dsn) as conn:
+        versions = database.check_server(conn, dsn)
+        env = environment.capture(conn, dsn, versions)
+    _print_environment(env)
+
+
+# ---- helpers ----------------------------------------------------------------------
+def _embedded(settings: config.Settings, action: str) -> EmbeddedServer:
+    if not settings.embedded:
+        raise BenchError(f"`bench db {action}` manages the embedded server; with --dsn/BENCH_DSN the server is yours to manage")
+    return EmbeddedServer(settings.data_dir, settings.port)
+
+
+def _target_dsn(settings: config.Settings) -> str:
+    """The DSN to benchmark: the given one, or the embedded server (started if needed)."""
+    if not settings.embedded:
+        return settings.dsn
+    server = EmbeddedServer(settings.data_dir, settings.port)
+    result = server.start()
+    if not result.already_running:
+        err.print(f"embedded server started on port {result.port} in {result.seconds:.2f} s")
+    return server.dsn()
+
+
+def _check(dsn: str) -> dict:
+    with database.connect(dsn) as conn:
+        return database.check_server(conn, dsn)
+
+
+def _print_environment(env: dict) -> None:
+    server, machine, harness = env["server"], env["machine"], env["harness"]
+    table = Table(title="Environment", show_header=False)
+    table.add_column(style="bold")
+    table.add_column(overflow="fold")
+    table.add_row("server", f"PostgreSQL {server['server']} at {server['where']}")
+    table.add_row("pgvector", server["pgvector"])
+    table.add_row("pg_stat_statements", "yes" if server["pg_stat_statements"] else "no (not preloaded)")
+    for name, value in server["settings"].items():
+        table.add_row(f"  {name}", value)
+    table.add_row("cpu", f"{machine['cpu_count']} x {machine['cpu_model']}")
+    table.add_row("memory", _human_bytes(machine["memory_bytes"]))
+    table.add_row("python", machine["python"])
+    commit = harness["git_commit"] or "unknown"
+    table.add_row("harness", f"{harness['version']} @ {commit[:12]}{' (dirty)' if harness['git_dirty'] else ''}")
+    out.print(table)
+
+
+def _human_bytes(n: int) -> str:
+    size = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if size < 1024 or unit == "TiB":
+            return f"{size:.1f} {unit}" if unit != "B" else f"{int(size)} B"
+        size /= 1024
+    raise AssertionError("unreachable")
+
+
+def _dsn_in(argv: list[str]) -> str | None:
+    """The DSN given on the command line or in the environment, to scrub it from errors."""
+    for i, arg in enumerate(argv):
+        if arg == "--dsn" and i + 1 < len(argv):
+            return argv[i + 1]
+        if arg.startswith("--dsn="):
+            return arg.split("=", 1)[1]
+    return os.environ.get("BENCH_DSN")
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    secret_source = _dsn_in(argv)
+    try:
+        code = cli.main(args=argv, prog_name="bench", standalone_mode=False)
+    except click.exceptions.NoArgsIsHelpError as exc:
+        click.echo(exc.ctx.get_help() if exc.ctx else "usage: bench COMMAND", err=True)
+        code = 2
+    except click.UsageError as exc:
+        hint = f" (see `{exc.ctx.command_path} --help`)" if exc.ctx else ""
+        err.print(f"bench: error: {dsns.redact(exc.format_message(), secret_source)}{hint}", soft_wrap=True, markup=False)
+        code = 2
+    except BenchError as exc:
+        err.print(f"bench: error: {dsns.redact(str(exc), secret_source)}", soft_wrap=True, markup=False)
+        code = exc.exit_code
+    except (KeyboardInterrupt, click.Abort):
+        err.print("bench: interrupted")
+        code = 130
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+if __name__ == "__main__":
+    main()

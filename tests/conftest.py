@@ -1,0 +1,96 @@
+"""Test fixtures: a real PostgreSQL with pgvector, never a mock.
+
+By default a throwaway embedded server starts once per test session in a temporary
+directory on a free port. With BENCH_DSN set, tests use that server instead (it must let
+the DSN's role CREATE DATABASE). Each test that asks for `db` / `db_dsn` gets a fresh
+database cloned from a template that already has the extensions.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg.conninfo import make_conninfo
+
+from bench.server import EmbeddedServer
+
+TEMPLATE = "bench_test_template"
+CLI_TIMEOUT_S = 120
+
+
+@dataclass
+class TestServer:
+    admin_dsn: str  # a DSN of the maintenance database, as superuser
+    embedded: EmbeddedServer | None
+
+    def dsn(self, database: str) -> str:
+        return make_conninfo(self.admin_dsn, dbname=database)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def pg_server(tmp_path_factory) -> TestServer:
+    if os.environ.get("BENCH_DSN"):
+        yield TestServer(admin_dsn=os.environ["BENCH_DSN"], embedded=None)
+        return
+    server = EmbeddedServer(tmp_path_factory.mktemp("pg"), free_port())
+    server.start()
+    try:
+        yield TestServer(admin_dsn=server.dsn("postgres"), embedded=server)
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def template_db(pg_server) -> str:
+    with psycopg.connect(pg_server.admin_dsn, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{TEMPLATE}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{TEMPLATE}"')
+    with psycopg.connect(pg_server.dsn(TEMPLATE), autocommit=True) as conn:
+        conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
+        conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+    return TEMPLATE
+
+
+@pytest.fixture
+def db_dsn(pg_server, template_db) -> str:
+    """A fresh database of its own for one test, dropped afterwards."""
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(pg_server.admin_dsn, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_db}"')
+    yield pg_server.dsn(name)
+    with psycopg.connect(pg_server.admin_dsn, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def db(db_dsn):
+    with psycopg.connect(db_dsn, autocommit=True) as conn:
+        yield conn
+
+
+@pytest.fixture
+def run_bench(tmp_path):
+    """Run the real CLI in a subprocess, as a user would; isolated from the user's .bench."""
+
+    def run(*args: str, env: dict | None = None, timeout: float = CLI_TIMEOUT_S) -> subprocess.CompletedProcess:
+        full_env = {k: v for k, v in os.environ.items() if not k.startswith("BENCH_")}
+        full_env.setdefault("BENCH_DATA_DIR", str(tmp_path / "home"))
+        full_env.update(env or {})
+        return subprocess.run([sys.executable, "-m", "bench", *args], capture_output=True, text=True,
+                              env=full_env, timeout=timeout, cwd=Path(__file__).parent.parent)
+
+    return run
