@@ -9,12 +9,14 @@ from __future__ import annotations
 import os
 import sys
 import time
+from contextlib import contextmanager
 
 import click
 from rich.console import Console
 from rich.table import Table
 
 from bench import config, database, environment
+from bench import schema as schemas
 from bench import dsn as dsns
 from bench.errors import BenchError
 from bench.server import EmbeddedServer
@@ -97,6 +99,77 @@ def db_url(settings: config.Settings) -> None:
         out.print(dsns.mask(settings.dsn), soft_wrap=True)
 
 
+# ---- bench schema -----------------------------------------------------------------
+@cli.group()
+def schema() -> None:
+    """Create the schema variants (pre-data: tables; post-data: indexes, policies, ...)."""
+
+
+def only_option(f):
+    return click.option("--only", "only", multiple=True, metavar="VARIANT",
+                        help="Limit to this variant (repeatable). Default: all of schema/.")(f)
+
+
+@schema.command("apply")
+@only_option
+@click.option("--dim", type=click.IntRange(1, schemas.MAX_DIM), default=schemas.DEFAULT_DIM, show_default=True,
+              help="Embedding dimension of documents.embedding_vector.")
+@click.pass_obj
+def schema_apply(settings: config.Settings, only: tuple[str, ...], dim: int) -> None:
+    """Pre-data phase: create each variant's schema and tables (safe to re-run)."""
+    chosen = schemas.select(list(only))
+    with _connection(settings) as (conn, _dsn):
+        for variant in chosen:
+            created = schemas.apply(conn, variant, dim=dim)
+            out.print(f"{variant.name}: {'tables created' if created else 'already applied'} (dim {dim})")
+
+
+@schema.command("index")
+@only_option
+@click.pass_obj
+def schema_index(settings: config.Settings, only: tuple[str, ...]) -> None:
+    """Post-data phase: indexes, constraints, triggers, policies, views (after seeding)."""
+    chosen = schemas.select(list(only))
+    with _connection(settings) as (conn, _dsn):
+        for variant in chosen:
+            began = time.perf_counter()
+            built = schemas.index(conn, variant)
+            took = f" in {time.perf_counter() - began:.1f} s" if built else ""
+            out.print(f"{variant.name}: {'post-data built' if built else 'already indexed'}{took}")
+
+
+@schema.command("drop")
+@only_option
+@click.option("--force", is_flag=True, help="Confirm: the variant's schema and data are deleted.")
+@click.pass_obj
+def schema_drop(settings: config.Settings, only: tuple[str, ...], force: bool) -> None:
+    """Drop variants the harness created (never other schemas); needs --force."""
+    chosen = schemas.select(list(only))
+    if not force:
+        raise BenchError("dropping deletes the variants' data; add --force to confirm")
+    with _connection(settings) as (conn, _dsn):
+        for variant in chosen:
+            dropped = schemas.drop(conn, variant, force=force)
+            out.print(f"{variant.name}: {'dropped' if dropped else 'not present'}")
+
+
+@schema.command("status")
+@click.pass_obj
+def schema_status(settings: config.Settings) -> None:
+    """Which variants exist and which phases have been applied."""
+    with _connection(settings) as (conn, _dsn):
+        state = schemas.applied(conn)
+    table = Table("variant", "tables (pre)", "indexes (post)", "dim", "description")
+    for variant in schemas.variants():
+        pre, post = state.get((variant.name, "pre")), state.get((variant.name, "post"))
+        table.add_row(variant.name, _when(pre), _when(post), str(pre["dim"]) if pre else "", variant.description)
+    out.print(table)
+
+
+def _when(record: dict | None) -> str:
+    return record["applied_at"].strftime("%Y-%m-%d %H:%M") if record else "-"
+
+
 # ---- bench all --------------------------------------------------------------------
 @cli.command("all")
 @click.pass_obj
@@ -125,6 +198,15 @@ def _target_dsn(settings: config.Settings) -> str:
     if not result.already_running:
         err.print(f"embedded server started on port {result.port} in {result.seconds:.2f} s")
     return server.dsn()
+
+
+@contextmanager
+def _connection(settings: config.Settings):
+    """A checked admin connection to the server under test (embedded: started if needed)."""
+    dsn = _target_dsn(settings)
+    with database.connect(dsn) as conn:
+        database.check_server(conn, dsn)
+        yield conn, dsn
 
 
 def _check(dsn: str) -> dict:

@@ -1,0 +1,201 @@
+"""Schema variants: discovery, and the two phases pg_dump also has.
+
+A variant is a folder `schema/<name>/` with `variant.toml` (description, order,
+request_role, rls), `pre.sql` (tables: before the data) and `post.sql` (indexes,
+constraints, triggers, policies, views: after the data). `schema/_shared/pre.sql` holds
+what all variants share (Supabase-style roles and `auth.uid()`), applied once per database.
+
+Each file runs in one transaction with `search_path = <variant>, public`, `{{dim}}`
+replaced by the embedding dimension. What ran is recorded in `bench_meta.applied` with
+the file's hash: re-applying is a no-op, applying changed SQL over old is refused, and
+`drop` touches only schemas the harness created.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+
+from bench.config import PROJECT_ROOT
+from bench.errors import BenchError
+
+SCHEMA_DIR = PROJECT_ROOT / "schema"
+SHARED = "_shared"
+PHASES = ("pre", "post")
+DEFAULT_DIM = 384
+MAX_DIM = 16000  # pgvector's limit for the vector type
+
+META_DDL = """
+CREATE SCHEMA IF NOT EXISTS bench_meta;
+CREATE TABLE IF NOT EXISTS bench_meta.applied (
+    variant    text NOT NULL,
+    phase      text NOT NULL,
+    sha256     text NOT NULL,
+    dim        integer NOT NULL,
+    applied_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (variant, phase)
+);
+"""
+
+
+@dataclass(frozen=True)
+class Variant:
+    name: str
+    description: str
+    order: int
+    request_role: str  # the role requests run as: `authenticated` (RLS) or the app's role
+    rls: bool
+    folder: Path
+
+    def sql(self, phase: str, dim: int) -> str:
+        return (self.folder / f"{phase}.sql").read_text().replace("{{dim}}", str(dim))
+
+
+def variants(root: Path = SCHEMA_DIR) -> list[Variant]:
+    """Every variant folder, in their declared order (baseline first)."""
+    found = []
+    for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("_")):
+        meta_file = folder / "variant.toml"
+        if not meta_file.exists():
+            continue
+        with meta_file.open("rb") as f:
+            meta = tomllib.load(f)
+        found.append(Variant(name=folder.name, description=meta.get("description", ""), order=meta.get("order", 99),
+                             request_role=meta["request_role"], rls=bool(meta.get("rls", False)), folder=folder))
+    return sorted(found, key=lambda v: (v.order, v.name))
+
+
+def select(only: list[str] | None, root: Path = SCHEMA_DIR) -> list[Variant]:
+    """The variants named by --only (all when empty); unknown names are an error."""
+    every = variants(root)
+    if not only:
+        return every
+    by_name = {v.name: v for v in every}
+    unknown = [name for name in only if name not in by_name]
+    if unknown:
+        raise BenchError(f"unknown variant {', '.join(unknown)}; known: {', '.join(by_name)}")
+    return [by_name[name] for name in only]
+
+
+def check_dim(dim: int) -> int:
+    if not 1 <= dim <= MAX_DIM:
+        raise BenchError(f"--dim must be between 1 and {MAX_DIM}, got {dim}")
+    return dim
+
+
+def applied(conn: psycopg.Connection) -> dict[tuple[str, str], dict]:
+    """What has been applied: {(variant, phase): {sha256, dim, applied_at}}."""
+    if not conn.execute("SELECT to_regclass('bench_meta.applied')").fetchone()[0]:
+        return {}
+    rows = conn.execute("SELECT variant, phase, sha256, dim, applied_at FROM bench_meta.applied").fetchall()
+    return {(v, p): {"sha256": s, "dim": d, "applied_at": t} for v, p, s, d, t in rows}
+
+
+def apply(conn: psycopg.Connection, variant: Variant, *, dim: int = DEFAULT_DIM) -> bool:
+    """Pre-data phase: create the variant's schema and tables. False if already applied."""
+    check_dim(dim)
+    conn.execute(META_DDL)
+    _run_shared(conn, variant.folder.parent / SHARED / "pre.sql", dim)
+    done = applied(conn).get((variant.name, "pre"))
+    if done:
+        _check_same(variant, "pre", done, dim)
+        return False
+    if conn.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", (variant.name,)).fetchone():
+        raise BenchError(f"schema {variant.name!r} exists but was not created by the harness; refusing to touch it")
+    _run_file(conn, variant.name, "pre", variant.sql("pre", dim), dim, create_schema=True)
+    return True
+
+
+def index(conn: psycopg.Connection, variant: Variant) -> bool:
+    """Post-data phase: indexes, constraints, triggers, policies. False if already done."""
+    state = applied(conn)
+    pre = state.get((variant.name, "pre"))
+    if not pre:
+        raise BenchError(f"variant {variant.name!r} has no tables yet; run `bench schema apply` first")
+    done = state.get((variant.name, "post"))
+    if done:
+        _check_same(variant, "post", done, pre["dim"])
+        return False
+    _run_file(conn, variant.name, "post", variant.sql("post", pre["dim"]), pre["dim"])
+    return True
+
+
+def drop(conn: psycopg.Connection, variant: Variant, *, force: bool) -> bool:
+    """Drop a variant's schema; only with force, only if the harness created it."""
+    if not force:
+        raise BenchError(f"dropping {variant.name!r} deletes its data; add --force to confirm")
+    if not applied(conn).get((variant.name, "pre")):
+        return False
+    with conn.transaction():
+        conn.execute(f'DROP SCHEMA "{variant.name}" CASCADE')
+        conn.execute("DELETE FROM bench_meta.applied WHERE variant = %s", (variant.name,))
+    return True
+
+
+def dimension(conn: psycopg.Connection, variant: Variant) -> int | None:
+    """The embedding dimension the variant was created with, or None if not applied."""
+    pre = applied(conn).get((variant.name, "pre"))
+    return pre["dim"] if pre else None
+
+
+def _run_shared(conn: psycopg.Connection, path: Path, dim: int) -> None:
+    if not path.exists():
+        return
+    done = applied(conn).get((SHARED, "pre"))
+    if done and done["sha256"] == _sha(path.read_text()):
+        return
+    # The shared file is idempotent (roles and auth functions), so a new version re-runs.
+    with conn.transaction():
+        _execute(conn, SHARED, "pre", path.read_text())
+        _record(conn, SHARED, "pre", path.read_text(), dim)
+
+
+def _run_file(conn, variant: str, phase: str, sql: str, dim: int, *, create_schema: bool = False) -> None:
+    with conn.transaction():
+        if create_schema:
+            conn.execute(f'CREATE SCHEMA "{variant}"')
+        conn.execute(f'SET LOCAL search_path = "{variant}", public')
+        _execute(conn, variant, phase, sql)
+        _record(conn, variant, phase, sql, dim)
+
+
+def _execute(conn, variant: str, phase: str, sql: str) -> None:
+    try:
+        conn.execute(sql)
+    except psycopg.Error as exc:
+        where = f"schema/{variant}/{phase}.sql"
+        position = getattr(exc.diag, "statement_position", None)
+        if position:
+            where += f" line {sql[: int(position)].count(chr(10)) + 1}"
+        message = (exc.diag.message_primary or str(exc)).strip()
+        raise BenchError(f"{where}: {message}") from None
+
+
+def _record(conn, variant: str, phase: str, sql: str, dim: int) -> None:
+    conn.execute(
+        """INSERT INTO bench_meta.applied (variant, phase, sha256, dim) VALUES (%s, %s, %s, %s)
+           ON CONFLICT (variant, phase) DO UPDATE SET sha256 = EXCLUDED.sha256, dim = EXCLUDED.dim,
+                                                      applied_at = now()""",
+        (variant, phase, _sha(sql), dim),
+    )
+
+
+def _check_same(variant: Variant, phase: str, done: dict, dim: int) -> None:
+    if done["dim"] != dim:
+        raise BenchError(
+            f"variant {variant.name!r} was created with dim {done['dim']}, not {dim}; "
+            f"`bench schema drop --only {variant.name} --force` first"
+        )
+    if done["sha256"] != _sha(variant.sql(phase, dim)):
+        raise BenchError(
+            f"schema/{variant.name}/{phase}.sql changed since it was applied; "
+            f"`bench schema drop --only {variant.name} --force` and apply again"
+        )
+
+
+def _sha(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()

@@ -1,0 +1,70 @@
+"""The phase mechanism of `bench schema` on a toy variant folder: re-applying is a no-op,
+changed SQL is refused, dropping needs --force and never touches foreign schemas."""
+
+from __future__ import annotations
+
+import pytest
+
+from bench import schema
+from bench.errors import BenchError
+
+
+@pytest.fixture
+def toy_root(tmp_path):
+    folder = tmp_path / "toy"
+    folder.mkdir()
+    (folder / "variant.toml").write_text('order = 1\nrequest_role = "service_role"\nrls = false\n')
+    (folder / "pre.sql").write_text("CREATE TABLE items (id int PRIMARY KEY, v vector({{dim}}));")
+    (folder / "post.sql").write_text("CREATE INDEX items_v ON items USING hnsw (v vector_l2_ops);")
+    return tmp_path
+
+
+def test_apply_index_drop_cycle(db, toy_root):
+    (toy,) = schema.select(["toy"], root=toy_root)
+    assert schema.apply(db, toy, dim=3) is True
+    assert db.execute("SELECT to_regclass('toy.items')").fetchone()[0] == "toy.items"
+    assert schema.apply(db, toy, dim=3) is False  # re-applying is safe
+    with pytest.raises(BenchError, match="dim 3, not 8"):
+        schema.apply(db, toy, dim=8)
+    assert schema.index(db, toy) is True
+    assert schema.index(db, toy) is False
+    assert db.execute("SELECT to_regclass('toy.items_v')").fetchone()[0] == "toy.items_v"
+    with pytest.raises(BenchError, match="--force"):
+        schema.drop(db, toy, force=False)
+    assert schema.drop(db, toy, force=True) is True
+    assert db.execute("SELECT to_regnamespace('toy')").fetchone()[0] is None
+
+
+def test_changed_sql_is_refused(db, toy_root):
+    (toy,) = schema.select(["toy"], root=toy_root)
+    schema.apply(db, toy, dim=3)
+    (toy_root / "toy" / "pre.sql").write_text("CREATE TABLE items (id bigint PRIMARY KEY);")
+    with pytest.raises(BenchError, match="changed since it was applied"):
+        schema.apply(db, toy, dim=3)
+
+
+def test_foreign_schema_is_never_touched(db, toy_root):
+    db.execute("CREATE SCHEMA toy")
+    db.execute("CREATE TABLE toy.precious (id int)")
+    (toy,) = schema.select(["toy"], root=toy_root)
+    with pytest.raises(BenchError, match="not created by the harness"):
+        schema.apply(db, toy, dim=3)
+    assert schema.drop(db, toy, force=True) is False
+    assert db.execute("SELECT to_regclass('toy.precious')").fetchone()[0] == "toy.precious"
+
+
+def test_post_before_pre_and_sql_errors_are_named(db, toy_root):
+    (toy,) = schema.select(["toy"], root=toy_root)
+    with pytest.raises(BenchError, match="no tables yet"):
+        schema.index(db, toy)
+    (toy_root / "toy" / "pre.sql").write_text("CREATE TABLE ok (id int);\nCREATE TABLE broken (id nosuchtype);")
+    with pytest.raises(BenchError, match=r"toy/pre.sql line 2: type \"nosuchtype\" does not exist"):
+        schema.apply(db, toy, dim=3)
+    # the failed phase left nothing behind: one transaction per file
+    assert db.execute("SELECT to_regnamespace('toy')").fetchone()[0] is None
+
+
+def test_unknown_variant_and_order(toy_root):
+    with pytest.raises(BenchError, match="unknown variant nope"):
+        schema.select(["nope"], root=toy_root)
+    assert [v.name for v in schema.variants()] == ["baseline", "review", "hardened"]
