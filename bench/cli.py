@@ -20,6 +20,8 @@ from bench import schema as schemas
 from bench import dsn as dsns
 from bench.errors import BenchError
 from bench.server import EmbeddedServer
+from seed.config import DEFAULT_SCALE
+from seed.embeddings import DEFAULT_DIFFICULTY
 
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
@@ -168,6 +170,54 @@ def schema_status(settings: config.Settings) -> None:
 
 def _when(record: dict | None) -> str:
     return record["applied_at"].strftime("%Y-%m-%d %H:%M") if record else "-"
+
+
+# ---- bench seed -------------------------------------------------------------------
+@cli.command("seed")
+@click.option("--scale", default=DEFAULT_SCALE, show_default=True, metavar="NAME",
+              help="Row counts from seed/scales.toml: tiny, small, medium, full.")
+@click.option("--seed", "seed_value", type=int, default=1, show_default=True, help="Random seed of the dataset.")
+@click.option("--dim", type=click.IntRange(1, schemas.MAX_DIM), default=schemas.DEFAULT_DIM, show_default=True,
+              help="Embedding dimension.")
+@click.option("--difficulty", type=click.FloatRange(0, 100), default=DEFAULT_DIFFICULTY, show_default=True,
+              help="Isotropic noise in the embeddings: higher is harder for ANN indexes.")
+@click.option("--workers", type=int, default=min(2, os.cpu_count() or 1), show_default=True,
+              help="Processes generating and loading chunks in parallel.")
+@click.option("--resume", is_flag=True, help="Finish a seed that stopped part-way.")
+@click.option("--rows", multiple=True, metavar="TABLE=N", help="Override a table's row count (repeatable).")
+@click.option("--anchor", metavar="YYYY-MM-DD", help="The dataset's 'today' (default: today, UTC).")
+@only_option
+@click.pass_obj
+def seed_cmd(settings: config.Settings, scale, seed_value, dim, difficulty, workers, resume, rows, anchor, only) -> None:
+    """Load the same logical dataset into every variant, then build post-data objects."""
+    from seed.config import make_config
+    from seed.run import seed_database
+
+    seed_config = make_config(scale, rows, seed=seed_value, dim=dim, difficulty=difficulty, anchor=anchor)
+    chosen = schemas.select(list(only))
+    began = time.perf_counter()
+    with _connection(settings) as (conn, dsn):
+        data_path = settings.data_dir if settings.embedded else None
+        report = seed_database(conn, dsn, chosen, seed_config, workers=workers, resume=resume, console=err,
+                               data_path=data_path)
+    _print_seed(report, time.perf_counter() - began)
+
+
+def _print_seed(report, seconds: float) -> None:
+    table = Table(title=f"Seed: scale {report.config['scale']}, seed {report.config['seed']}, "
+                        f"dim {report.config['dim']}, difficulty {report.config['difficulty']}")
+    for column in ("variant", "rows", "post-data", "tables", "indexes", "total"):
+        table.add_column(column, justify="right" if column != "variant" else "left")
+    for variant, records in report.storage.items():
+        post = report.post_data_seconds.get(variant)
+        table.add_row(variant, f"{sum(report.counts[variant].values()):,}", f"{post:.1f} s" if post else "done before",
+                      _human_bytes(sum(r["heap_bytes"] for r in records)),
+                      _human_bytes(sum(r["index_bytes"] for r in records)),
+                      _human_bytes(sum(r["total_bytes"] for r in records)))
+    out.print(table)
+    rate = report.rows_loaded / report.load_seconds if report.load_seconds else 0
+    out.print(f"loaded {report.rows_loaded:,} rows in {report.load_seconds:.1f} s ({rate:,.0f} rows/s); "
+              f"vacuum+analyze {report.vacuum_seconds:.1f} s; total {seconds:.1f} s")
 
 
 # ---- bench all --------------------------------------------------------------------

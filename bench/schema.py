@@ -50,6 +50,7 @@ class Variant:
     request_role: str  # the role requests run as: `authenticated` (RLS) or the app's role
     rls: bool
     folder: Path
+    companions: tuple[str, ...] = ()  # schemas the variant's SQL creates besides its own
 
     def sql(self, phase: str, dim: int) -> str:
         return (self.folder / f"{phase}.sql").read_text().replace("{{dim}}", str(dim))
@@ -65,7 +66,8 @@ def variants(root: Path = SCHEMA_DIR) -> list[Variant]:
         with meta_file.open("rb") as f:
             meta = tomllib.load(f)
         found.append(Variant(name=folder.name, description=meta.get("description", ""), order=meta.get("order", 99),
-                             request_role=meta["request_role"], rls=bool(meta.get("rls", False)), folder=folder))
+                             request_role=meta["request_role"], rls=bool(meta.get("rls", False)), folder=folder,
+                             companions=tuple(meta.get("companion_schemas", ()))))
     return sorted(found, key=lambda v: (v.order, v.name))
 
 
@@ -132,7 +134,11 @@ def drop(conn: psycopg.Connection, variant: Variant, *, force: bool) -> bool:
         return False
     with conn.transaction():
         conn.execute(f'DROP SCHEMA "{variant.name}" CASCADE')
-        conn.execute("DELETE FROM bench_meta.applied WHERE variant = %s", (variant.name,))
+        for companion in variant.companions:
+            conn.execute(f'DROP SCHEMA IF EXISTS "{companion}" CASCADE')
+        for table in ("applied", "seed_progress", "storage"):  # what the harness recorded about it
+            if conn.execute("SELECT to_regclass(%s)", (f"bench_meta.{table}",)).fetchone()[0]:
+                conn.execute(f"DELETE FROM bench_meta.{table} WHERE variant = %s", (variant.name,))
     return True
 
 

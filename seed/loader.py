@@ -1,0 +1,336 @@
+"""Loading the logical dataset into every variant: chunked binary COPY, resumable.
+
+Flow of `bench seed`: estimate disk -> create tables (pre-data) -> load chunks with
+binary COPY in W worker processes -> post-data (indexes, constraints, policies) ->
+VACUUM ANALYZE every variant alike -> measure storage.
+
+Each (variant, table, chunk) is one transaction holding the COPY *and* its row in
+bench_meta.seed_progress, so after a crash (of the seeder or the server) a chunk is
+either wholly there and recorded, or wholly absent; `--resume` loads what is absent.
+A chunk is generated once and written to every variant that still lacks it.
+Needs: the variants' pre-data applied with the same dim; the `vector` type in `public`.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import shutil
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import psycopg
+from pgvector.psycopg import register_vector
+
+from bench import schema, secrets
+from bench.errors import BenchError
+from seed.config import SeedConfig
+from seed.embeddings import TopicModel, n_topics
+from seed.plan import Plan
+from seed.pools import Pools
+from seed.tables import TABLES, Context, query_vectors
+
+META_DDL = """
+CREATE SCHEMA IF NOT EXISTS bench_meta;
+CREATE TABLE IF NOT EXISTS bench_meta.seed_run (
+    id integer PRIMARY KEY CHECK (id = 1),
+    config jsonb NOT NULL,
+    started_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE TABLE IF NOT EXISTS bench_meta.seed_progress (
+    variant text NOT NULL,
+    table_name text NOT NULL,
+    chunk integer NOT NULL,
+    rows integer NOT NULL,
+    loaded_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (variant, table_name, chunk)
+);
+CREATE TABLE IF NOT EXISTS bench_meta.storage (
+    variant text NOT NULL,
+    relation text NOT NULL,
+    kind text NOT NULL,
+    heap_bytes bigint NOT NULL,
+    index_bytes bigint NOT NULL,
+    total_bytes bigint NOT NULL,
+    measured_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (variant, relation)
+);
+"""
+
+# Rough bytes on disk per row (heap + TOAST + the indexes a variant adds), to refuse a
+# scale that cannot fit before spending hours on it. Documents dominate: vector + text.
+BYTES_PER_ROW = {"documents": 2600, "user_activity_log": 260}
+DEFAULT_BYTES_PER_ROW = 450
+INDEX_FACTOR = 1.5
+PLAIN_PROGRESS_EVERY_S = 5.0
+
+
+@dataclass(frozen=True)
+class Chunk:
+    table: str
+    number: int
+    lo: int
+    hi: int
+    variants: tuple[str, ...]  # the variants that still lack this chunk
+
+
+# ---- planning ------------------------------------------------------------------------
+def estimate_bytes(config: SeedConfig, plan: Plan, n_variants: int) -> int:
+    total = 0
+    for name in TABLES:
+        per_row = BYTES_PER_ROW.get(name, DEFAULT_BYTES_PER_ROW)
+        if name == "documents":
+            per_row = 4 * config.dim + 1100
+        total += plan.total(name) * per_row
+    return int(total * INDEX_FACTOR * n_variants)
+
+
+def check_disk(path: Path | None, need: int, scale: str) -> None:
+    """Stop before loading when the embedded server's disk cannot hold the scale."""
+    if path is None:
+        return
+    free = shutil.disk_usage(path if path.exists() else path.parent).free
+    if need > free:
+        raise BenchError(
+            f"scale {scale} needs about {need / 1e9:.1f} GB on {path}, only {free / 1e9:.1f} GB free; "
+            "use a smaller scale, seed one variant at a time (--only), or a bigger disk"
+        )
+
+
+def prepare(conn: psycopg.Connection, config: SeedConfig, *, resume: bool) -> dict:
+    """Record the seed's config, or check it matches the one already recorded."""
+    conn.execute(META_DDL)
+    recorded = conn.execute("SELECT config FROM bench_meta.seed_run WHERE id = 1").fetchone()
+    loaded = conn.execute("SELECT count(*) FROM bench_meta.seed_progress").fetchone()[0]
+    wanted = config.as_dict()
+    if recorded and loaded:
+        old = recorded[0]
+        if old != wanted and not (resume and _same_data(old, wanted)):
+            raise BenchError(
+                f"this database already holds seed {_label(old)}; asked for {_label(wanted)}. "
+                "Drop it first (`bench schema drop --force`) or repeat the recorded settings"
+            )
+        return old
+    conn.execute(
+        "INSERT INTO bench_meta.seed_run (id, config) VALUES (1, %s) "
+        "ON CONFLICT (id) DO UPDATE SET config = EXCLUDED.config, started_at = now()",
+        (json.dumps(wanted),),
+    )
+    return wanted
+
+
+def _same_data(old: dict, new: dict) -> bool:
+    """--resume may run on a later day: everything but the anchor default must match."""
+    return {k: v for k, v in old.items() if k != "anchor"} == {k: v for k, v in new.items() if k != "anchor"}
+
+
+def _label(config: dict) -> str:
+    return f"(scale {config['scale']}, seed {config['seed']}, dim {config['dim']}, difficulty {config['difficulty']})"
+
+
+def pending_chunks(conn: psycopg.Connection, plan: Plan, variants: list[str], tables_of: dict[str, set[str]],
+                   *, resume: bool) -> list[Chunk]:
+    done = set(conn.execute("SELECT variant, table_name, chunk FROM bench_meta.seed_progress").fetchall())
+    partial = {(v, t) for v, t, _c in done}
+    if partial and not resume:
+        touched = sorted({v for v, _t in partial if v in variants})
+        missing = any((v, t.name, n) not in done for v in touched for t in TABLES.values() if t.name in tables_of[v]
+                      for n in range(_n_chunks(plan, t)))
+        if missing:
+            raise BenchError(
+                f"an earlier seed of {', '.join(touched)} stopped part-way; run again with --resume to finish it"
+            )
+    chunks = []
+    for spec in TABLES.values():
+        size = plan.counts[spec.driver]
+        for number in range(_n_chunks(plan, spec)):
+            lo, hi = number * spec.chunk, min(size, (number + 1) * spec.chunk)
+            lacking = tuple(v for v in variants if spec.name in tables_of[v] and (v, spec.name, number) not in done)
+            if lacking:
+                chunks.append(Chunk(spec.name, number, lo, hi, lacking))
+    return chunks
+
+
+def _n_chunks(plan: Plan, spec) -> int:
+    return -(-plan.counts[spec.driver] // spec.chunk)
+
+
+# ---- the worker side ------------------------------------------------------------------
+_worker: dict = {}
+
+
+def init_worker(dsn: str, config: SeedConfig, key: bytes, dims: dict[str, int]) -> None:
+    plan = Plan(config.seed, config.counts)
+    topics = TopicModel(config.seed, config.dim, n_topics(config.counts["documents"]), config.difficulty)
+    ctx = Context(config.seed, plan, Pools.build(config.seed), topics, config.anchor_time, key)
+    conn = psycopg.connect(dsn, autocommit=True)
+    register_vector(conn)
+    # A crash loses at most uncommitted chunks, and the progress row goes with its chunk.
+    conn.execute("SET synchronous_commit = off")
+    _worker.update(ctx=ctx, conn=conn, columns={})
+
+
+def load_chunk(chunk: Chunk) -> tuple[str, int, int]:
+    """Generate one chunk and COPY it into each variant lacking it. Returns rows copied."""
+    ctx, conn = _worker["ctx"], _worker["conn"]
+    data = TABLES[chunk.table].make(ctx, chunk.lo, chunk.hi)
+    n_rows = len(next(iter(data.values()))) if data else 0
+    for variant in chunk.variants:
+        try:
+            _copy_chunk(conn, variant, chunk, data, n_rows)
+        except psycopg.Error as exc:
+            detail = (exc.diag.message_primary or str(exc)).strip()
+            raise BenchError(f"loading {variant}.{chunk.table} chunk {chunk.number} failed: {detail}") from None
+    return chunk.table, n_rows, len(chunk.variants)
+
+
+def _copy_chunk(conn, variant: str, chunk: Chunk, data: dict, n_rows: int) -> None:
+    names, oids = _target_columns(conn, variant, chunk.table, data)
+    columns = ", ".join(_q(n) for n in names)
+    with conn.transaction():
+        with conn.cursor().copy(f'COPY "{variant}"."{chunk.table}" ({columns}) FROM STDIN (FORMAT BINARY)') as copy:
+            copy.set_types(oids)
+            for row in zip(*(data[n] for n in names)):
+                copy.write_row(row)
+        conn.execute(
+            "INSERT INTO bench_meta.seed_progress (variant, table_name, chunk, rows) VALUES (%s, %s, %s, %s)",
+            (variant, chunk.table, chunk.number, n_rows),
+        )
+
+
+def _target_columns(conn, variant: str, table: str, data: dict) -> tuple[list[str], list[int]]:
+    """The generated columns this variant's table has, with their type oids (cached)."""
+    key = (variant, table)
+    if key not in _worker["columns"]:
+        rows = conn.execute(
+            """SELECT a.attname, a.atttypid::int, a.attnotnull AND NOT a.atthasdef
+               FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
+               JOIN pg_namespace n ON n.oid = c.relnamespace
+               WHERE n.nspname = %s AND c.relname = %s AND a.attnum > 0
+                 AND NOT a.attisdropped AND a.attgenerated = ''
+               ORDER BY a.attnum""",
+            (variant, table),
+        ).fetchall()
+        missing = [name for name, _oid, required in rows if required and name not in data]
+        if missing:
+            raise BenchError(f"{variant}.{table} requires {', '.join(missing)}, which the seeder does not generate")
+        chosen = [(name, oid) for name, oid, _req in rows if name in data]
+        _worker["columns"][key] = ([n for n, _ in chosen], [o for _, o in chosen])
+    return _worker["columns"][key]
+
+
+def _q(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+# ---- the main side ----------------------------------------------------------------------
+def tables_by_variant(conn: psycopg.Connection, variants: list[str]) -> dict[str, set[str]]:
+    rows = conn.execute(
+        """SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+           WHERE n.nspname = ANY(%s) AND c.relkind IN ('r', 'p') AND NOT c.relispartition""",
+        (variants,),
+    ).fetchall()
+    found = {v: set() for v in variants}
+    for variant, table in rows:
+        if table in TABLES:
+            found[variant].add(table)
+    return found
+
+
+def load(dsn: str, config: SeedConfig, chunks: list[Chunk], *, workers: int, key: bytes, progress) -> None:
+    """Run the chunks (in worker processes when workers > 1), reporting to `progress`."""
+    if not chunks:
+        return
+    args = (dsn, config, key, {})
+    if workers <= 1:
+        init_worker(*args)
+        try:
+            for chunk in chunks:
+                progress.advance(*load_chunk(chunk))
+        finally:
+            _worker.pop("conn").close()
+        return
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=init_worker, initargs=args) as pool:
+        futures = [pool.submit(load_chunk, chunk) for chunk in chunks]
+        try:
+            for future in as_completed(futures):
+                progress.advance(*future.result())
+        except BaseException:
+            for future in futures:
+                future.cancel()
+            raise
+
+
+def store_query_vectors(conn: psycopg.Connection, config: SeedConfig) -> int:
+    """The held-out query set, saved once per database beside the data."""
+    n = config.counts.get("query_vectors", 0)
+    conn.execute(
+        f"""CREATE TABLE IF NOT EXISTS bench_meta.query_vectors (
+               id integer PRIMARY KEY, knowledge_base_id uuid NOT NULL,
+               organization_id uuid NOT NULL, embedding public.vector({config.dim}) NOT NULL)"""
+    )
+    if conn.execute("SELECT count(*) FROM bench_meta.query_vectors").fetchone()[0] == n:
+        return n
+    plan = Plan(config.seed, config.counts)
+    topics = TopicModel(config.seed, config.dim, n_topics(config.counts["documents"]), config.difficulty)
+    ctx = Context(config.seed, plan, None, topics, config.anchor_time, b"")
+    kbs, orgs, vectors = query_vectors(ctx, n)
+    register_vector(conn)
+    with conn.transaction():
+        conn.execute("DELETE FROM bench_meta.query_vectors")
+        with conn.cursor().copy(
+            "COPY bench_meta.query_vectors (id, knowledge_base_id, organization_id, embedding) FROM STDIN (FORMAT BINARY)"
+        ) as copy:
+            copy.set_types(["int4", "uuid", "uuid", "vector"])
+            for row in zip(range(n), kbs, orgs, vectors):
+                copy.write_row(row)
+    return n
+
+
+def verify_counts(conn: psycopg.Connection, plan: Plan, variant: str, tables: set[str]) -> dict[str, int]:
+    """Exact row counts per table; a difference from the plan is an error, never a warning."""
+    counts = {}
+    for name in TABLES:
+        if name not in tables:
+            continue
+        counts[name] = conn.execute(f'SELECT count(*) FROM "{variant}"."{name}"').fetchone()[0]
+        if counts[name] != plan.total(name):
+            raise BenchError(f"{variant}.{name} holds {counts[name]} rows, expected {plan.total(name)}")
+    return counts
+
+
+def vacuum_analyze(conn: psycopg.Connection, variant: str, tables: set[str]) -> None:
+    for name in sorted(tables):
+        conn.execute(f'VACUUM (ANALYZE) "{variant}"."{name}"')
+
+
+def measure_storage(conn: psycopg.Connection, variant: str) -> list[dict]:
+    """Bytes per table (partitions summed) of one variant; stored in bench_meta.storage."""
+    rows = conn.execute(
+        """SELECT c.relname, CASE c.relkind WHEN 'm' THEN 'matview' ELSE 'table' END,
+                  sum(pg_relation_size(t.relid) + coalesce(pg_relation_size(tc.reltoastrelid), 0)),
+                  sum(pg_indexes_size(t.relid)),
+                  sum(pg_total_relation_size(t.relid))
+           FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+           CROSS JOIN LATERAL (SELECT p.relid FROM pg_partition_tree(c.oid) p WHERE c.relkind = 'p'
+                               UNION ALL SELECT c.oid WHERE c.relkind <> 'p') t
+           JOIN pg_class tc ON tc.oid = t.relid
+           WHERE n.nspname = %s AND c.relkind IN ('r', 'p', 'm') AND NOT c.relispartition
+           GROUP BY c.relname, c.relkind ORDER BY 5 DESC""",
+        (variant,),
+    ).fetchall()
+    records = [{"relation": r, "kind": k, "heap_bytes": int(h), "index_bytes": int(i), "total_bytes": int(t)}
+               for r, k, h, i, t in rows]
+    with conn.transaction():
+        conn.execute("DELETE FROM bench_meta.storage WHERE variant = %s", (variant,))
+        for rec in records:
+            conn.execute(
+                "INSERT INTO bench_meta.storage (variant, relation, kind, heap_bytes, index_bytes, total_bytes) "
+                "VALUES (%s, %s, %s, %s, %s, %s)",
+                (variant, rec["relation"], rec["kind"], rec["heap_bytes"], rec["index_bytes"], rec["total_bytes"]),
+            )
+    return records
