@@ -94,3 +94,68 @@ def run_bench(tmp_path):
                               env=full_env, timeout=timeout, cwd=Path(__file__).parent.parent)
 
     return run
+
+
+# ---- seeded databases ----------------------------------------------------------------
+TEST_KEY = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="  # base64 of 32 test bytes, tests only
+
+
+def seed_tiny(dsn: str, *, only: list[str] | None = None, workers: int = 1, **overrides):
+    """Load the tiny scale (all variants, post-data built) into the database at `dsn`."""
+    from rich.console import Console
+
+    from bench import database
+    from bench import schema as schemas
+    from seed.config import make_config
+    from seed.run import seed_database
+
+    rows = overrides.pop("rows", ())
+    config = make_config("tiny", rows, anchor="2026-11-01", **overrides)
+    with database.connect(dsn) as conn:
+        return seed_database(conn, dsn, schemas.select(only), config, workers=workers, resume=False,
+                             console=Console(quiet=True), data_path=None)
+
+
+@pytest.fixture(autouse=True)
+def _encryption_key(monkeypatch):
+    """A fixed key, so seeded ciphertext is reproducible and tests can decrypt it."""
+    from bench import secrets
+
+    monkeypatch.setenv(secrets.KEY_ENV, TEST_KEY)
+    secrets.key.cache_clear()
+    yield
+    secrets.key.cache_clear()
+
+
+@pytest.fixture
+def tiny_dsn(db_dsn):
+    """A database of its own holding the tiny dataset in every variant (may be modified)."""
+    seed_tiny(db_dsn)
+    return db_dsn
+
+
+@pytest.fixture(scope="session")
+def shared_tiny_dsn(pg_server, template_db):
+    """One tiny dataset for read-only tests (do not modify it: use `tiny_dsn` for that)."""
+    import os as _os
+
+    from bench import secrets
+
+    name = "bench_shared_tiny"
+    with psycopg.connect(pg_server.admin_dsn, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_db}"')
+    old = _os.environ.get(secrets.KEY_ENV)
+    _os.environ[secrets.KEY_ENV] = TEST_KEY
+    secrets.key.cache_clear()
+    try:
+        seed_tiny(pg_server.dsn(name))
+    finally:
+        if old is None:
+            _os.environ.pop(secrets.KEY_ENV, None)
+        else:
+            _os.environ[secrets.KEY_ENV] = old
+        secrets.key.cache_clear()
+    yield pg_server.dsn(name)
+    with psycopg.connect(pg_server.admin_dsn, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
