@@ -14,10 +14,12 @@ Needs: the variants' pre-data applied with the same dim; the `vector` type in `p
 from __future__ import annotations
 
 import json
+import re
 import multiprocessing
 import shutil
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -66,6 +68,8 @@ BYTES_PER_ROW = {"documents": 2600, "user_activity_log": 260}
 DEFAULT_BYTES_PER_ROW = 450
 INDEX_FACTOR = 1.5
 PLAIN_PROGRESS_EVERY_S = 5.0
+VOLATILE = re.compile(r"\b(now|random|gen_random_uuid|clock_timestamp|statement_timestamp|transaction_timestamp)\s*\(|"
+                      r"CURRENT_TIMESTAMP|nextval", re.I)
 
 
 @dataclass(frozen=True)
@@ -206,18 +210,25 @@ def _target_columns(conn, variant: str, table: str, data: dict) -> tuple[list[st
     key = (variant, table)
     if key not in _worker["columns"]:
         rows = conn.execute(
-            """SELECT a.attname, a.atttypid::int, a.attnotnull AND NOT a.atthasdef
+            """SELECT a.attname, a.atttypid::int, a.attnotnull AND NOT a.atthasdef,
+                      coalesce(pg_get_expr(d.adbin, d.adrelid), '')
                FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
                JOIN pg_namespace n ON n.oid = c.relnamespace
+               LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
                WHERE n.nspname = %s AND c.relname = %s AND a.attnum > 0
                  AND NOT a.attisdropped AND a.attgenerated = ''
                ORDER BY a.attnum""",
             (variant, table),
         ).fetchall()
-        missing = [name for name, _oid, required in rows if required and name not in data]
+        missing = [name for name, _oid, required, _d in rows if required and name not in data]
         if missing:
             raise BenchError(f"{variant}.{table} requires {', '.join(missing)}, which the seeder does not generate")
-        chosen = [(name, oid) for name, oid, _req in rows if name in data]
+        # A column left to a volatile default would differ on every load: not a dataset.
+        volatile = [name for name, _oid, _req, default in rows if name not in data and VOLATILE.search(default)]
+        if volatile:
+            raise BenchError(f"{variant}.{table}.{', '.join(volatile)} would take a volatile default (now(), random); "
+                             "the seeder must generate it for a reproducible dataset")
+        chosen = [(name, oid) for name, oid, _req, _d in rows if name in data]
         _worker["columns"][key] = ([n for n, _ in chosen], [o for _, o in chosen])
     return _worker["columns"][key]
 
@@ -259,6 +270,8 @@ def load(dsn: str, config: SeedConfig, chunks: list[Chunk], *, workers: int, key
         try:
             for future in as_completed(futures):
                 progress.advance(*future.result())
+        except BrokenProcessPool:
+            raise BenchError("a seeding worker died (killed, or out of memory); run again with --resume") from None
         except BaseException:
             for future in futures:
                 future.cancel()

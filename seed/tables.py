@@ -272,8 +272,9 @@ def dashboards(ctx: Context, lo: int, hi: int) -> Columns:
 
 @table("dashboard_data_sources", chunk=20_000, driver="dashboards")
 def dashboard_data_sources(ctx: Context, lo: int, hi: int) -> Columns:
-    _rows, dashboard, dataset = dashboard_sources(ctx, lo, hi)
-    return {"dashboard_id": ctx.ids("dashboards", dashboard), "dataset_id": ctx.ids("datasets", dataset)}
+    rows, dashboard, dataset = dashboard_sources(ctx, lo, hi)
+    return {"dashboard_id": ctx.ids("dashboards", dashboard), "dataset_id": ctx.ids("datasets", dataset),
+            "created_at": ctx.times(ctx.age("source_linked", rows, 365))}
 
 
 # ---- marketplace ------------------------------------------------------------------------

@@ -1,0 +1,188 @@
+"""The seeder: determinism, exact counts, integrity of the generated data, the same
+logical rows in every variant, resume after a kill -9, and one-line errors."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import psycopg
+import pytest
+
+from bench.errors import BenchError
+from seed import checks, loader
+from seed.config import make_config, scales
+from seed.plan import Plan
+from tests.conftest import TEST_KEY, seed_tiny
+
+VARIANTS = ("baseline", "review", "hardened")
+
+
+@pytest.fixture
+def second_db(pg_server, template_db):
+    import uuid
+
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(pg_server.admin_dsn, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_db}"')
+    yield pg_server.dsn(name)
+    with psycopg.connect(pg_server.admin_dsn, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def all_checksums(dsn: str) -> dict:
+    with psycopg.connect(dsn) as conn:
+        return {v: checks.checksums(conn, v) for v in VARIANTS}
+
+
+def test_same_seed_same_bytes_whatever_the_workers(shared_tiny_dsn, db_dsn):
+    seed_tiny(db_dsn, workers=2)  # the shared database was seeded with one worker
+    first, second = all_checksums(shared_tiny_dsn), all_checksums(db_dsn)
+    assert first == second
+    assert len(first["hardened"]) >= 12  # every table compared, the junction table included
+
+
+def test_another_seed_gives_other_rows(shared_tiny_dsn, db_dsn):
+    seed_tiny(db_dsn, only=["baseline"], seed=2)
+    with psycopg.connect(shared_tiny_dsn) as a, psycopg.connect(db_dsn) as b:
+        for table in ("users", "projects", "documents"):
+            assert checks.table_checksum(a, "baseline", table) != checks.table_checksum(b, "baseline", table)
+
+
+def test_exact_counts(shared_tiny_dsn):
+    tiny = scales()["tiny"]
+    plan = Plan(1, tiny)
+    with psycopg.connect(shared_tiny_dsn) as conn:
+        for variant in VARIANTS:
+            for table in ("organizations", "users", "projects", "documents", "capabilities", "user_activity_log"):
+                assert conn.execute(f"SELECT count(*) FROM {variant}.{table}").fetchone()[0] == tiny[table]
+            members = conn.execute(f"SELECT count(*) FROM {variant}.project_members").fetchone()[0]
+            assert members == plan.total("project_members") > tiny["projects"]  # several per project
+        assert conn.execute("SELECT count(*) FROM bench_meta.query_vectors").fetchone()[0] == tiny["query_vectors"]
+
+
+def test_generated_data_has_integrity_in_every_variant(shared_tiny_dsn):
+    with psycopg.connect(shared_tiny_dsn) as conn:
+        for variant in VARIANTS:
+            problems = {k: v for k, v in checks.orphans(conn, variant).items() if v}
+            assert problems == {}, variant
+
+
+def test_variants_hold_the_same_logical_rows(shared_tiny_dsn):
+    common = {
+        "projects": ["id", "organization_id", "owner_id", "name", "status", "created_at"],
+        "documents": ["id", "knowledge_base_id", "title", "content", "document_type", "language", "embedding_vector"],
+        "capabilities": ["id", "organization_id", "name", "category", "status", "approval_status", "metrics"],
+        "user_activity_log": ["id", "user_id", "action", "timestamp"],
+        "mcp_integrations": ["id", "organization_id", "name", "url"],
+    }
+    with psycopg.connect(shared_tiny_dsn) as conn:
+        for table, columns in common.items():
+            sums = {checks.table_checksum(conn, v, table, columns) for v in VARIANTS}
+            assert len(sums) == 1, table
+        # dashboards' soft array reference and hardened's junction table say the same thing
+        array_pairs = conn.execute(
+            "SELECT count(*) FROM baseline.dashboards d, unnest(d.data_sources) s(id)").fetchone()[0]
+        junction = conn.execute(
+            "SELECT count(*) FROM baseline.dashboards d JOIN hardened.dashboard_data_sources j ON j.dashboard_id = d.id "
+            "WHERE j.dataset_id = ANY(d.data_sources)").fetchone()[0]
+        assert array_pairs == junction > 0
+
+
+def test_data_has_realistic_shape(shared_tiny_dsn):
+    with psycopg.connect(shared_tiny_dsn) as conn:
+        sizes = [r[0] for r in conn.execute(
+            "SELECT count(*) FROM baseline.projects GROUP BY organization_id ORDER BY 1 DESC").fetchall()]
+        assert sizes[0] >= 4 * sizes[-1]  # a few big tenants, small ones too
+        archived = conn.execute(
+            "SELECT count(*) FILTER (WHERE deleted_at IS NOT NULL), count(*) FILTER (WHERE status = 'archived') "
+            "FROM hardened.capabilities").fetchone()
+        assert archived[0] == archived[1] > 0  # soft-deleted rows exist, marked alike
+        recent = conn.execute(
+            "SELECT avg(((s.config->>'anchor')::date - \"timestamp\" < interval '30 days')::int) "
+            "FROM baseline.user_activity_log, bench_meta.seed_run s").fetchone()[0]
+        assert 0.1 < recent < 0.35  # "last 30 days" selects a real slice, not all or nothing
+        norms = conn.execute("SELECT min(vector_norm(embedding_vector)), max(vector_norm(embedding_vector)) "
+                             "FROM baseline.documents").fetchone()
+        assert norms[0] == pytest.approx(1, abs=1e-3) and norms[1] == pytest.approx(1, abs=1e-3)
+
+
+def test_hardened_gets_only_ciphertext(shared_tiny_dsn):
+    from bench import secrets
+
+    with psycopg.connect(shared_tiny_dsn) as conn:
+        rid, blob = conn.execute("SELECT id, authentication_ciphertext FROM hardened.mcp_integrations LIMIT 1").fetchone()
+        plain = conn.execute("SELECT authentication::text FROM baseline.mcp_integrations WHERE id = %s", (rid,)).fetchone()[0]
+    import base64
+    import json
+
+    decrypted = secrets.decrypt(bytes(blob), rid.bytes, secret=base64.b64decode(TEST_KEY))
+    assert json.loads(decrypted) == json.loads(plain)
+    assert b"sk_live_" not in bytes(blob)
+
+
+@pytest.mark.parametrize("args, says", [
+    (["--scale", "huge"], "unknown scale 'huge'"),
+    (["--rows", "documents"], "--rows takes table=N"),
+    (["--rows", "widgets=5"], "unknown table 'widgets'"),
+    (["--rows", "documents=-5"], "count must be a whole number"),
+    (["--rows", "project_members=5"], "derived"),
+    (["--rows", "organizations=0"], "at least 1"),
+    (["--anchor", "yesterday"], "--anchor must be a date"),
+    (["--workers", "0"], "--workers must be at least 1"),
+])
+def test_bad_arguments_are_one_line(run_bench, db_dsn, args, says):
+    done = run_bench("--dsn", db_dsn, "seed", *args)
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.strip().count("\n") == 0 and says in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_disk_estimate_grows_with_scale_and_refuses_what_cannot_fit(tmp_path):
+    need = {s: loader.estimate_bytes(make_config(s), Plan(1, make_config(s).counts), 3) for s in ("tiny", "small")}
+    assert need["small"] > 20 * need["tiny"]
+    loader.check_disk(tmp_path, need["tiny"], "tiny")  # a few MB fit anywhere
+    with pytest.raises(BenchError, match="needs about .* GB"):
+        loader.check_disk(tmp_path, 10**18, "full")
+
+
+def _seed_cli(dsn: str, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "bench", "--dsn", dsn, "seed", "--scale", "tiny", "--only", "baseline",
+            "--rows", "documents=30000", "--anchor", "2026-11-01", "--workers", "1", *extra]
+
+
+def test_resume_after_kill_9_gives_exact_rows(db_dsn, second_db):
+    env = {**os.environ, "BENCH_ENCRYPTION_KEY": TEST_KEY}
+    victim = subprocess.Popen(_seed_cli(db_dsn), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        with psycopg.connect(db_dsn, autocommit=True) as conn:
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:  # kill it in the middle of the documents table
+                done = conn.execute("SELECT count(*) FROM bench_meta.seed_progress WHERE table_name = 'documents'"
+                                    ).fetchone()[0] if conn.execute("SELECT to_regclass('bench_meta.seed_progress')"
+                                                                    ).fetchone()[0] else 0
+                if done >= 2:
+                    break
+                time.sleep(0.05)
+        victim.send_signal(signal.SIGKILL)
+        victim.wait(10)
+    finally:
+        if victim.poll() is None:
+            victim.kill()
+    with psycopg.connect(db_dsn) as conn:
+        loaded = conn.execute("SELECT count(*) FROM baseline.documents").fetchone()[0]
+    assert 0 < loaded < 30000  # really interrupted mid-table
+
+    again = subprocess.run(_seed_cli(db_dsn), env=env, capture_output=True, text=True, timeout=120)
+    assert again.returncode == 1 and "--resume" in again.stderr
+
+    resumed = subprocess.run(_seed_cli(db_dsn, "--resume"), env=env, capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    clean = subprocess.run(_seed_cli(second_db), env=env, capture_output=True, text=True, timeout=300)
+    assert clean.returncode == 0, clean.stderr
+    with psycopg.connect(db_dsn) as a, psycopg.connect(second_db) as b:
+        assert a.execute("SELECT count(*), count(DISTINCT id) FROM baseline.documents").fetchone() == (30000, 30000)
+        assert checks.checksums(a, "baseline") == checks.checksums(b, "baseline")
