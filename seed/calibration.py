@@ -1,0 +1,71 @@
+"""Does the embedding generator behave like real sentence embeddings? Measures recall@10
+of the two reference indexes on freshly generated documents (the seeder's own code
+path) against exact search, so a test can keep the default difficulty in its band:
+IVFFlat lists=100 probes=1 roughly 0.3-0.7, HNSW m=16 ef_search=40 roughly 0.85-0.97.
+Works in a scratch table of its own and drops it afterwards.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import psycopg
+from pgvector.psycopg import register_vector
+
+from seed.config import SeedConfig
+from seed.embeddings import TopicModel, n_topics
+from seed.plan import Plan
+from seed.pools import Pools
+from seed.tables import TABLES, Context, query_vectors
+
+K = 10
+INDEXES = {
+    "ivfflat_lists100_probes1": ("ivfflat (v vector_cosine_ops) WITH (lists = 100)", "SET LOCAL ivfflat.probes = 1"),
+    "hnsw_m16_ef40": ("hnsw (v vector_cosine_ops) WITH (m = 16, ef_construction = 64)", "SET LOCAL hnsw.ef_search = 40"),
+}
+
+
+def exact_top_k(vectors: np.ndarray, queries: np.ndarray, k: int = K) -> np.ndarray:
+    """Indices of the k most cosine-similar vectors per query (inputs are unit vectors)."""
+    sims = queries @ vectors.T
+    top = np.argpartition(-sims, k, axis=1)[:, :k]
+    order = np.take_along_axis(sims, top, axis=1).argsort(axis=1)[:, ::-1]
+    return np.take_along_axis(top, order, axis=1)
+
+
+def recall(found: list[set], truth: np.ndarray) -> float:
+    return float(np.mean([len(f & set(t.tolist())) / len(t) for f, t in zip(found, truth)]))
+
+
+def measure(conn: psycopg.Connection, config: SeedConfig, n_queries: int = 200) -> dict[str, float]:
+    plan = Plan(config.seed, config.counts)
+    topics = TopicModel(config.seed, config.dim, n_topics(config.counts["documents"]), config.difficulty)
+    ctx = Context(config.seed, plan, Pools.build(config.seed), topics, config.anchor_time, b"")
+    spec, n_docs = TABLES["documents"], config.counts["documents"]
+    vectors = np.concatenate([np.stack(spec.make(ctx, lo, min(n_docs, lo + spec.chunk))["embedding_vector"])
+                              for lo in range(0, n_docs, spec.chunk)])
+    queries = query_vectors(ctx, n_queries)[2]
+    truth = exact_top_k(vectors, queries)
+    register_vector(conn)
+    conn.execute(f"DROP TABLE IF EXISTS public.bench_calibration; "
+                 f"CREATE TABLE public.bench_calibration (id int, v vector({config.dim}))")
+    try:
+        with conn.cursor().copy("COPY public.bench_calibration (id, v) FROM STDIN (FORMAT BINARY)") as copy:
+            copy.set_types(["int4", "vector"])
+            for row in enumerate(vectors):
+                copy.write_row(row)
+        return {name: _index_recall(conn, ddl, setting, queries, truth) for name, (ddl, setting) in INDEXES.items()}
+    finally:
+        conn.execute("DROP TABLE IF EXISTS public.bench_calibration")
+
+
+def _index_recall(conn, ddl: str, setting: str, queries: np.ndarray, truth: np.ndarray) -> float:
+    conn.execute("DROP INDEX IF EXISTS public.bench_calibration_v")
+    conn.execute(f"CREATE INDEX bench_calibration_v ON public.bench_calibration USING {ddl}")
+    found = []
+    with conn.transaction():
+        conn.execute(setting)
+        conn.execute("SET LOCAL enable_seqscan = off")  # the index, not an exact scan
+        for q in queries:
+            rows = conn.execute("SELECT id FROM public.bench_calibration ORDER BY v <=> %s LIMIT %s", (q, K)).fetchall()
+            found.append({r[0] for r in rows})
+    return recall(found, truth)
