@@ -5,7 +5,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: bench test install db-stop clean
+.PHONY: bench test install bench-seed db-stop clean
 
 bench: $(STAMP)
 	$(VENV)/bin/bench all
@@ -14,6 +14,10 @@ test: $(STAMP)
 	$(PY) -m pytest
 
 install: $(STAMP)
+
+# The seeder's throughput next to the server's COPY limit (prints figures).
+bench-seed: $(STAMP)
+	$(VENV)/bin/bench seed --benchmark --scale small
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "bench needs Python >= 3.11; set PYTHON=python3.11")'

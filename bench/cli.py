@@ -186,12 +186,18 @@ def _when(record: dict | None) -> str:
 @click.option("--resume", is_flag=True, help="Finish a seed that stopped part-way.")
 @click.option("--rows", multiple=True, metavar="TABLE=N", help="Override a table's row count (repeatable).")
 @click.option("--anchor", metavar="YYYY-MM-DD", help="The dataset's 'today' (default: today, UTC).")
+@click.option("--benchmark", is_flag=True, help="Measure the seeder against the server's COPY limit instead.")
 @only_option
 @click.pass_obj
-def seed_cmd(settings: config.Settings, scale, seed_value, dim, difficulty, workers, resume, rows, anchor, only) -> None:
+def seed_cmd(settings: config.Settings, scale, seed_value, dim, difficulty, workers, resume, rows, anchor, benchmark,
+             only) -> None:
     """Load the same logical dataset into every variant, then build post-data objects."""
     from seed.config import make_config
     from seed.run import seed_database
+
+    if benchmark:
+        _seed_benchmark(settings, scale, workers)
+        return
 
     seed_config = make_config(scale, rows, seed=seed_value, dim=dim, difficulty=difficulty, anchor=anchor)
     chosen = schemas.select(list(only))
@@ -201,6 +207,37 @@ def seed_cmd(settings: config.Settings, scale, seed_value, dim, difficulty, work
         report = seed_database(conn, dsn, chosen, seed_config, workers=workers, resume=resume, console=err,
                                data_path=data_path)
     _print_seed(report, time.perf_counter() - began)
+
+
+def _seed_benchmark(settings: config.Settings, scale: str, workers: int) -> None:
+    from seed import benchmark
+
+    dsn = _target_dsn(settings)
+    _check(dsn)
+    result = benchmark.run(dsn, scale, workers, err)
+    table = Table(title=f"Seeder vs ingestion limit: scale {scale}, {workers} worker(s), one variant (baseline)")
+    for column in ("table", "rows", "MB", "seeder rows/s", "seeder MB/s", "limit rows/s", "seeder/limit"):
+        table.add_column(column, justify="left" if column == "table" else "right")
+    for f in result["tables"]:
+        table.add_row(f.table, f"{f.rows:,}", f"{f.bytes / 1e6:.1f}", f"{f.rows / f.seeder_s:,.0f}",
+                      f"{f.bytes / 1e6 / f.seeder_s:.1f}", f"{f.rows / f.limit_s:,.0f}", f"{f.ratio:.2f}")
+    rows = sum(f.rows for f in result["tables"])
+    seeder_s, limit_s = sum(f.seeder_s for f in result["tables"]), sum(f.limit_s for f in result["tables"])
+    table.add_row("all", f"{rows:,}", f"{sum(f.bytes for f in result['tables']) / 1e6:.1f}", f"{rows / seeder_s:,.0f}",
+                  "", f"{rows / limit_s:,.0f}", f"{limit_s / seeder_s:.2f}", style="bold")
+    out.print(table)
+    gen = result["server_side"]
+    projects = next(f for f in result["tables"] if f.table == "projects")
+    out.print(f"server-side INSERT ... SELECT generate_series: {gen['rows'] / gen['seconds']:,.0f} project rows/s; "
+              f"client COPY limit {projects.rows / projects.limit_s:,.0f} rows/s "
+              f"({gen['seconds'] / projects.limit_s:.1f}x faster), seeder {projects.rows / projects.seeder_s:,.0f} rows/s")
+    growth = Table(title="Extrapolated load (3 variants, before post-data indexes)")
+    for column in ("scale", "documents", "load time", "heap + TOAST + PK"):
+        growth.add_column(column, justify="right")
+    for row in benchmark.extrapolate(result):
+        growth.add_row(row["scale"], f"{row['documents']:,}", f"{row['load_s'] / 60:,.1f} min",
+                       _human_bytes(int(row["heap_bytes"])))
+    out.print(growth)
 
 
 def _print_seed(report, seconds: float) -> None:

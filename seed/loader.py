@@ -251,22 +251,41 @@ def tables_by_variant(conn: psycopg.Connection, variants: list[str]) -> dict[str
     return found
 
 
-def load(dsn: str, config: SeedConfig, chunks: list[Chunk], *, workers: int, key: bytes, progress) -> None:
-    """Run the chunks (in worker processes when workers > 1), reporting to `progress`."""
-    if not chunks:
-        return
-    args = (dsn, config, key, {})
-    if workers <= 1:
-        init_worker(*args)
-        try:
+class ChunkLoader:
+    """Runs chunks in W worker processes (inline when W == 1), kept for the whole seed:
+    starting a worker (imports, Faker pools) costs about a second, once."""
+
+    def __init__(self, dsn: str, config: SeedConfig, *, workers: int, key: bytes) -> None:
+        self.args = (dsn, config, key, {})
+        self.workers = workers
+        self.pool: ProcessPoolExecutor | None = None
+
+    def __enter__(self) -> "ChunkLoader":
+        if self.workers <= 1:
+            init_worker(*self.args)
+        else:
+            context = multiprocessing.get_context("spawn")
+            self.pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=context,
+                                            initializer=init_worker, initargs=self.args)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.pool:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+        elif "conn" in _worker:
+            _worker.pop("conn").close()
+
+    def warm_up(self) -> None:
+        """Start every worker now, so that timing a table excludes process start-up."""
+        if self.pool:
+            list(self.pool.map(_ready, range(self.workers * 2)))
+
+    def run(self, chunks: list[Chunk], progress) -> None:
+        if not self.pool:
             for chunk in chunks:
                 progress.advance(*load_chunk(chunk))
-        finally:
-            _worker.pop("conn").close()
-        return
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=init_worker, initargs=args) as pool:
-        futures = [pool.submit(load_chunk, chunk) for chunk in chunks]
+            return
+        futures = [self.pool.submit(load_chunk, chunk) for chunk in chunks]
         try:
             for future in as_completed(futures):
                 progress.advance(*future.result())
@@ -276,6 +295,11 @@ def load(dsn: str, config: SeedConfig, chunks: list[Chunk], *, workers: int, key
             for future in futures:
                 future.cancel()
             raise
+
+
+def _ready(_i: int) -> bool:
+    time.sleep(0.05)  # long enough that every worker gets one
+    return "ctx" in _worker
 
 
 def store_query_vectors(conn: psycopg.Connection, config: SeedConfig) -> int:

@@ -55,7 +55,9 @@ def seed_database(conn: psycopg.Connection, dsn: str, variants: list[schema.Vari
     totals = {t: sum(plan.total(t) for v in unindexed if t in tables_of[v]) for t in TABLES}
     began = time.perf_counter()
     with LoadProgress(console, totals) as progress:
-        loader.load(dsn, config, chunks, workers=workers, key=secrets.key(), progress=progress)
+        if chunks:
+            with loader.ChunkLoader(dsn, config, workers=workers, key=secrets.key()) as chunk_loader:
+                chunk_loader.run(chunks, progress)
     report.load_seconds = time.perf_counter() - began
     report.rows_loaded = sum(progress.done.values())
     loader.store_query_vectors(conn, config)
