@@ -10,6 +10,7 @@ import os
 import sys
 import time
 from contextlib import contextmanager
+from pathlib import Path
 
 import click
 from rich.console import Console
@@ -23,7 +24,8 @@ from bench.server import EmbeddedServer
 from seed.config import DEFAULT_SCALE
 from seed.embeddings import DEFAULT_DIFFICULTY
 
-out = Console(highlight=False)
+# Logs (CI, files) get a wide page so tables keep one row per line; terminals use their width.
+out = Console(highlight=False, width=None if sys.stdout.isatty() else 150)
 err = Console(stderr=True, highlight=False)
 
 EXIT_NOT_RUNNING = 3  # as `pg_ctl status`
@@ -257,16 +259,199 @@ def _print_seed(report, seconds: float) -> None:
               f"vacuum+analyze {report.vacuum_seconds:.1f} s; total {seconds:.1f} s")
 
 
+# ---- bench run --------------------------------------------------------------------
+@cli.group("run")
+def run_group() -> None:
+    """Run a benchmark against the seeded variants and write reports/<run-id>/results.json."""
+
+
+@run_group.command("latency")
+@click.option("--rounds", type=click.IntRange(1, 1000), default=5, show_default=True,
+              help="Interleaved rounds (A B C, B C A, ...); verdicts need at least 5.")
+@click.option("--requests", type=click.IntRange(1, 10**7), default=60, show_default=True,
+              help="Requests per scenario, variant and round.")
+@click.option("--concurrency", type=click.IntRange(1, 1000), default=4, show_default=True, help="Connections.")
+@click.option("--warmup", type=click.IntRange(0, 10**6), default=20, show_default=True,
+              help="Unrecorded requests per scenario and variant first.")
+@click.option("--mode", type=click.Choice(["closed", "open"]), default="closed", show_default=True,
+              help="closed: next request when one returns; open: fixed arrival --rate.")
+@click.option("--rate", type=click.FloatRange(0.1, 10**6), default=100.0, show_default=True,
+              help="Open loop: requests per second.")
+@click.option("--scenario", "scenario_names", multiple=True, metavar="NAME", help="Only these scenarios.")
+@click.option("--out", "out_dir", metavar="DIR", help="Where run directories go (default: reports/).")
+@only_option
+@click.pass_obj
+def run_latency_cmd(settings: config.Settings, rounds, requests, concurrency, warmup, mode, rate, scenario_names,
+                    out_dir, only) -> None:
+    """Latency of every scenario on every variant, with verdicts (avg_latency, query_speedup, storage)."""
+    from bench.runner import LatencyConfig
+
+    latency_config = LatencyConfig(rounds=rounds, requests=requests, concurrency=concurrency, warmup=warmup,
+                                   mode=mode, rate=rate)
+    code = _run_latency(settings, latency_config, list(only), list(scenario_names), out_dir)
+    if code:
+        sys.exit(code)
+
+
+def _run_latency(settings: config.Settings, latency_config, only: list[str], scenario_names: list[str],
+                 out_dir: str | None = None) -> int:
+    from bench import latency, results, storage
+    from bench.runner import cpu_layout
+    from scenarios import all_scenarios
+    from scenarios.population import load as load_population
+
+    chosen = _seeded_variants(settings, only)
+    catalog = all_scenarios()
+    unknown = [n for n in scenario_names if n not in catalog]
+    if unknown:
+        raise BenchError(f"unknown scenario {', '.join(unknown)}; known: {', '.join(catalog)}")
+    scenarios = [catalog[n] for n in scenario_names] if scenario_names else list(catalog.values())
+    with _connection(settings) as (conn, dsn):
+        versions = database.check_server(conn, dsn)
+        env = environment.capture(conn, dsn, versions)
+        population = load_population(conn, chosen[0].name)
+        dataset = conn.execute("SELECT config FROM bench_meta.seed_run WHERE id = 1").fetchone()[0]
+        server_pid = conn.execute("SELECT pg_backend_pid()").fetchone()[0]
+        total = latency_config.rounds * sum(1 for s in scenarios for v in chosen if s.query_for(v))
+        with _batches(total) as tick:
+            section = latency.run(conn, dsn, chosen, scenarios, population, latency_config, tick)
+        stored = storage.section(conn, [v.name for v in chosen])
+    run_id = results.new_run_id()
+    directory = results.run_dir(run_id, Path(out_dir) if out_dir else results.REPORTS_DIR)
+    all_verdicts = section["verdicts"] + stored["verdicts"]
+    path = results.write(directory, {
+        "run_id": run_id, "kind": "latency", "environment": env, "dataset": dataset,
+        "variants": [{"name": v.name, "description": v.description, "rls": v.rls} for v in chosen],
+        "cpu_layout": cpu_layout(_postmaster_pid(settings) or server_pid), "latency": section,
+        "storage": stored, "verdicts": all_verdicts,
+    })
+    _print_latency(section, all_verdicts)
+    out.print(f"results: {path}", soft_wrap=True)
+    for where in latency.surprises(section["results"]):
+        err.print(f"bench: note: {where} was declared a known failure but succeeded", soft_wrap=True, markup=False)
+    expected = sum(r.get("errors", 0) for r in section["results"] if r.get("expected_failure"))
+    if expected:
+        out.print(f"{expected} requests failed as the schema under test makes them fail (findings, see the report)")
+    errors = latency.unexpected_errors(section["results"])
+    if errors:
+        err.print(f"bench: error: {errors} requests failed unexpectedly (see error_samples in {path})",
+                  soft_wrap=True, markup=False)
+        return 1
+    return 0
+
+
+def _seeded_variants(settings: config.Settings, only: list[str]) -> list:
+    chosen = schemas.select(only)
+    with _connection(settings) as (conn, _dsn):
+        state = schemas.applied(conn)
+    missing = [v.name for v in chosen if (v.name, "post") not in state]
+    if missing:
+        raise BenchError(f"variant {', '.join(missing)} is not seeded; run `bench seed` first")
+    return chosen
+
+
+def _postmaster_pid(settings: config.Settings) -> int | None:
+    if not settings.embedded:
+        return None
+    info = EmbeddedServer(settings.data_dir, settings.port).postmaster()
+    return info["pid"] if info else None
+
+
+@contextmanager
+def _batches(total: int):
+    """A progress bar over batches on a terminal; a line every 10% otherwise."""
+    from rich.progress import Progress
+
+    if err.is_terminal:
+        with Progress(console=err, transient=True) as progress:
+            task = progress.add_task("latency", total=total)
+            yield lambda: progress.advance(task)
+        return
+    done = [0]
+
+    def tick():
+        done[0] += 1
+        if done[0] % max(1, total // 10) == 0 or done[0] == total:
+            err.print(f"latency: {done[0]}/{total} batches", highlight=False)
+
+    yield tick
+
+
+def _print_latency(section: dict, all_verdicts: list[dict]) -> None:
+    table = Table(title="Latency (ms) per scenario and variant")
+    for column in ("scenario", "variant", "p50", "p95", "p99", "mean", "req/s", "errors", "vs baseline"):
+        table.add_column(column, justify="left" if column in ("scenario", "variant") else "right")
+    gains = {(c["scenario"], c["variant"]): c for c in section["comparisons"]}
+    for r in section["results"]:
+        if not r.get("applicable"):
+            table.add_row(r["scenario"], r["variant"], "n/a", "", "", "", "", "", "")
+            continue
+        lat = r["latency"]
+        comp = gains.get((r["scenario"], r["variant"]))
+        if comp and comp["comparable"]:
+            g = comp["improvement"]
+            versus = f"{g['estimate']:+.0%} [{g['low']:+.0%}, {g['high']:+.0%}]"
+        else:
+            versus = "" if r["variant"] == "baseline" else "-"
+        errors = f"{r['errors']} (known)" if r["errors"] and r.get("expected_failure") else str(r["errors"])
+        if not lat.get("count"):
+            table.add_row(r["scenario"], r["variant"], "-", "-", "-", "-", "-", errors, versus)
+            continue
+        table.add_row(r["scenario"], r["variant"], f"{lat['p50_ms']:.2f}", f"{lat['p95_ms']:.2f}",
+                      f"{lat['p99_ms']:.2f}", f"{lat['mean_ms']:.2f}", f"{lat['throughput_rps']:.0f}",
+                      errors, versus)
+    out.print(table)
+    _print_verdicts(all_verdicts)
+
+
+def _print_verdicts(all_verdicts: list[dict]) -> None:
+    table = Table(title="Verdicts (figure with its 95% interval)")
+    for column in ("claim", "variant", "verdict", "measured", "note"):
+        table.add_column(column)
+    for v in all_verdicts:
+        table.add_row(v["claim_text"], v["variant"], v["verdict"], _figure(v), v.get("note", ""))
+    out.print(table)
+
+
+def _figure(verdict: dict) -> str:
+    fig = verdict["figure"]
+    if not fig:
+        return "-"
+    if verdict["claim"] == "avg_latency":
+        return f"{fig['estimate']:.2f} ms [{fig['low']:.2f}, {fig['high']:.2f}]"
+    if "low" in fig:
+        return f"{fig['estimate']:+.1%} [{fig['low']:+.1%}, {fig['high']:+.1%}]"
+    return f"{fig['estimate']:+.1%}"
+
+
 # ---- bench all --------------------------------------------------------------------
 @cli.command("all")
+@click.option("--scale", default=DEFAULT_SCALE, show_default=True, metavar="NAME", help="Scale to seed and measure.")
 @click.pass_obj
-def run_all(settings: config.Settings) -> None:
-    """What `make bench` runs: start the server, check it, print the environment."""
+def run_all(settings: config.Settings, scale: str) -> None:
+    """What `make bench` runs: start the server, seed the default scale, measure, judge."""
+    from bench.runner import LatencyConfig
+    from seed.config import make_config
+    from seed.run import seed_database
+
     dsn = _target_dsn(settings)
     with database.connect(dsn) as conn:
         versions = database.check_server(conn, dsn)
         env = environment.capture(conn, dsn, versions)
-    _print_environment(env)
+        _print_environment(env)
+        seed_config = make_config(scale)
+        recorded = conn.execute("SELECT to_regclass('bench_meta.seed_run')").fetchone()[0] and conn.execute(
+            "SELECT config FROM bench_meta.seed_run WHERE id = 1").fetchone()
+        resume = bool(recorded) and recorded[0]["scale"] == scale  # finish (or keep) the same seed
+        if recorded and resume:
+            seed_config = make_config(scale, anchor=recorded[0]["anchor"])
+        report = seed_database(conn, dsn, schemas.variants(), seed_config, workers=min(2, os.cpu_count() or 1),
+                               resume=resume, console=err,
+                               data_path=settings.data_dir if settings.embedded else None)
+        _print_seed(report, report.load_seconds)
+    code = _run_latency(settings, LatencyConfig(), [], [])
+    if code:
+        sys.exit(code)
 
 
 # ---- helpers ----------------------------------------------------------------------

@@ -57,3 +57,18 @@ def describe(dsn: str) -> str:
     host = params.get("host") or "localhost"
     port = params.get("port") or "5432"
     return f"{params.get('user', '')}@{host}:{port}/{params.get('dbname', '')}".lstrip("@")
+
+
+def asyncpg_kwargs(dsn: str) -> dict:
+    """asyncpg takes only URL DSNs; libpq's key=value form (and its aliases) is turned
+    into keyword arguments so that every DSN psycopg accepts works for the runner too."""
+    params = conninfo_to_dict(dsn)
+    kwargs = {"host": params.get("host") or params.get("hostaddr"), "user": params.get("user"),
+              "password": params.get("password"), "database": params.get("dbname")}
+    if params.get("port"):
+        kwargs["port"] = int(params["port"])
+    if params.get("sslmode") and params["sslmode"] not in ("disable", "allow", "prefer"):
+        kwargs["ssl"] = params["sslmode"]
+    if params.get("connect_timeout"):
+        kwargs["timeout"] = float(params["connect_timeout"])
+    return {k: v for k, v in kwargs.items() if v is not None}

@@ -36,3 +36,12 @@ def test_redact_scrubs_decoded_password_from_free_text():
 def test_describe_has_no_password():
     label = dsn.describe("postgresql://alice:s3cr3t@db.example.com:6543/app")
     assert label == "alice@db.example.com:6543/app"
+
+
+def test_asyncpg_kwargs_from_both_dsn_forms():
+    url = dsn.asyncpg_kwargs("postgresql://alice:pw@db.example.com:6543/app?sslmode=require")
+    kv = dsn.asyncpg_kwargs("host=db.example.com port=6543 user=alice password=pw dbname=app sslmode=require")
+    assert url == kv == {"host": "db.example.com", "port": 6543, "user": "alice", "password": "pw",
+                         "database": "app", "ssl": "require"}
+    socket = dsn.asyncpg_kwargs("postgresql://postgres@/bench?host=/tmp/pg&port=5432")
+    assert socket["host"] == "/tmp/pg" and socket["port"] == 5432

@@ -1,0 +1,265 @@
+"""The asyncpg latency runner: `bench run latency`.
+
+For each round, scenario and variant (the variant order rotates every round: A B C,
+B C A, C A B, so cache state and machine noise hit every side alike), one batch of
+requests with the same parameter sequence for every variant. Closed loop: C connections
+each send the next request when the last one returns. Open loop: requests are due at a
+fixed rate and latency counts from the *intended* start, so a stall that delays later
+requests shows in their latency (no coordinated omission). Every request is one
+transaction opened as the scenario's user (bench.identity); every latency goes into an
+HDR histogram. After the rounds: EXPLAIN (ANALYZE, BUFFERS) once per scenario and
+variant (writes rolled back) and pg_stat_statements deltas over the run.
+
+Needs: a seeded database (bench seed), asyncpg, pgvector's asyncpg support.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import time
+from dataclasses import dataclass, field
+
+import asyncpg
+import numpy as np
+import psutil
+import psycopg
+from pgvector.asyncpg import register_vector as register_vector_asyncpg
+from pgvector.psycopg import register_vector
+
+from bench import dsn as dsns
+from bench import identity, stats
+from bench.errors import BenchError
+from bench.schema import Variant
+from scenarios.base import Scenario
+
+MAX_ERROR_SAMPLES = 3
+
+
+@dataclass(frozen=True)
+class LatencyConfig:
+    rounds: int = 5
+    requests: int = 60  # per scenario, variant and round
+    concurrency: int = 4
+    warmup: int = 20  # unrecorded requests per scenario and variant before round 1
+    mode: str = "closed"  # or "open"
+    rate: float = 100.0  # requests per second in open mode
+    seed: int = 1
+
+
+@dataclass
+class Cell:
+    """What one (scenario, variant) measured over the whole run."""
+    histogram: object = field(default_factory=stats.new_histogram)
+    round_medians_ms: list[float] = field(default_factory=list)
+    round_means_ms: list[float] = field(default_factory=list)
+    seconds: float = 0.0
+    errors: int = 0
+    error_samples: list[str] = field(default_factory=list)
+    rows: int = 0
+
+    def add_error(self, message: str) -> None:
+        self.errors += 1
+        if message not in self.error_samples and len(self.error_samples) < MAX_ERROR_SAMPLES:
+            self.error_samples.append(message)
+
+
+class NoRows(Exception):
+    """A write that changed nothing: RLS or a missing policy silently refused it."""
+
+
+@dataclass(frozen=True)
+class Request:
+    setup: identity.Setup
+    sql: str
+    values: list
+    expect_rows: bool
+
+
+def requests_for(scenario: Scenario, variant: Variant, population, rng: np.random.Generator, n: int) -> list[Request]:
+    query = scenario.query_for(variant)
+    out = []
+    for _ in range(n):
+        params = scenario.params(population, rng)
+        user = params.get("user_id") if scenario.as_user else None
+        setup = identity.request_setup(variant, user, settings=query.settings)
+        # The comment gives each variant its own prepared statement: asyncpg caches by text, and a
+        # plan prepared under another variant's search_path may not even have the same row type.
+        sql = f"/* {variant.name}.{scenario.name} */ {query.sql}"
+        out.append(Request(setup, sql, query.values(params), scenario.kind == "write"))
+    return out
+
+
+async def execute(conn: asyncpg.Connection, request: Request) -> int:
+    async with conn.transaction():
+        await conn.execute(request.setup.sql, *request.setup.values)
+        rows = await conn.fetch(request.sql, *request.values)
+    if request.expect_rows and not rows:
+        raise NoRows("the write changed no row (refused by RLS or a missing policy)")
+    return len(rows)
+
+
+async def closed_loop(conns: list, requests: list[Request], cell: Cell | None) -> list[float]:
+    """Each connection sends its next request when the last returns; latencies in us."""
+    pending = iter(requests)
+    latencies: list[float] = []
+
+    async def worker(conn):
+        for request in pending:
+            began = time.perf_counter_ns()
+            try:
+                rows = await execute(conn, request)
+            except (asyncpg.PostgresError, NoRows) as exc:
+                if cell:
+                    cell.add_error(_message(exc))
+                continue
+            latencies.append((time.perf_counter_ns() - began) / 1000)
+            if cell:
+                cell.rows += rows
+
+    await asyncio.gather(*(worker(conn) for conn in conns))
+    return latencies
+
+
+async def open_loop(conns: list, requests: list[Request], rate: float, cell: Cell | None) -> list[float]:
+    """Requests due every 1/rate s; latency from the intended start (queueing included)."""
+    free: asyncio.Queue = asyncio.Queue()
+    for conn in conns:
+        free.put_nowait(conn)
+    latencies: list[float] = []
+    start, interval_ns = time.perf_counter_ns(), 1e9 / rate
+
+    async def fire(request: Request, intended_ns: float):
+        conn = await free.get()
+        try:
+            rows = await execute(conn, request)
+            latencies.append((time.perf_counter_ns() - intended_ns) / 1000)
+            if cell:
+                cell.rows += rows
+        except (asyncpg.PostgresError, NoRows) as exc:
+            if cell:
+                cell.add_error(_message(exc))
+        finally:
+            free.put_nowait(conn)
+
+    tasks = []
+    for i, request in enumerate(requests):
+        intended = start + i * interval_ns
+        delay = (intended - time.perf_counter_ns()) / 1e9
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(fire(request, intended)))
+    await asyncio.gather(*tasks)
+    return latencies
+
+
+def _message(exc: Exception) -> str:
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return f"{type(exc).__name__}: {text}"
+
+
+async def _connect(dsn: str, n: int) -> list[asyncpg.Connection]:
+    async def one():
+        conn = await asyncpg.connect(**dsns.asyncpg_kwargs(dsn))
+        await register_vector_asyncpg(conn)
+        return conn
+
+    try:
+        return [await one() for _ in range(n)]
+    except (OSError, asyncpg.PostgresError) as exc:
+        raise BenchError(f"the latency runner could not connect: {_message(exc)}") from None
+
+
+async def measure(dsn: str, variants: list[Variant], scenarios: list[Scenario], population, config: LatencyConfig,
+                  progress=None) -> dict[tuple[str, str], Cell]:
+    cells = {(s.name, v.name): Cell() for s in scenarios for v in variants if s.query_for(v)}
+    conns = await _connect(dsn, config.concurrency)
+    try:
+        for s_index, scenario in enumerate(scenarios):  # warm-up: unrecorded, every variant alike
+            for variant in variants:
+                if (scenario.name, variant.name) in cells:
+                    rng = np.random.default_rng([config.seed, s_index, 10_000])
+                    await closed_loop(conns, requests_for(scenario, variant, population, rng, config.warmup), None)
+        for round_no in range(config.rounds):
+            order = variants[round_no % len(variants):] + variants[:round_no % len(variants)]
+            for s_index, scenario in enumerate(scenarios):
+                for variant in order:
+                    cell = cells.get((scenario.name, variant.name))
+                    if cell is None:
+                        continue
+                    rng = np.random.default_rng([config.seed, s_index, round_no])  # same sequence per variant
+                    batch = requests_for(scenario, variant, population, rng, config.requests)
+                    began = time.perf_counter()
+                    if config.mode == "open":
+                        latencies = await open_loop(conns, batch, config.rate, cell)
+                    else:
+                        latencies = await closed_loop(conns, batch, cell)
+                    cell.seconds += time.perf_counter() - began
+                    for value in latencies:
+                        stats.record(cell.histogram, value)
+                    if latencies:
+                        cell.round_medians_ms.append(float(np.median(latencies)) / 1000)
+                        cell.round_means_ms.append(float(np.mean(latencies)) / 1000)
+                    if progress:
+                        progress()
+    finally:
+        for conn in conns:
+            await conn.close()
+    return cells
+
+
+# ---- after the rounds: plans and server-side statistics -------------------------------------
+def explain(conn: psycopg.Connection, scenario: Scenario, variant: Variant, population, seed: int) -> dict:
+    """EXPLAIN (ANALYZE, BUFFERS) of one request as its user; writes are rolled back."""
+    register_vector(conn)
+    query = scenario.query_for(variant)
+    params = scenario.params(population, np.random.default_rng([seed, 99]))
+    setup = identity.request_setup(variant, params.get("user_id") if scenario.as_user else None,
+                                   settings=query.settings)
+    try:
+        with conn.transaction(force_rollback=True):
+            conn.execute(setup.psycopg_sql, setup.values)
+            plan = conn.execute("EXPLAIN (ANALYZE, BUFFERS, VERBOSE, FORMAT JSON) " + query.psycopg_sql(),
+                                dict(zip(query.args, query.values(params)))).fetchone()[0]
+    except psycopg.Error as exc:
+        return {"error": _message(exc)}
+    top = plan[0] if isinstance(plan, list) else json.loads(plan)[0]
+    root = top["Plan"]
+    return {"query_id": top.get("Query Identifier"), "node": root.get("Node Type"),
+            "execution_ms": top.get("Execution Time"), "planning_ms": top.get("Planning Time"),
+            "shared_hit": root.get("Shared Hit Blocks"), "shared_read": root.get("Shared Read Blocks"),
+            "plan": plan}
+
+
+def statements(conn: psycopg.Connection) -> dict[int, dict]:
+    """pg_stat_statements counters by queryid ({} when the extension is unavailable)."""
+    try:
+        rows = conn.execute("SELECT queryid, calls, total_exec_time, rows, shared_blks_hit, shared_blks_read "
+                            "FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database "
+                            "WHERE datname = current_database())").fetchall()
+    except psycopg.Error:
+        return {}
+    return {q: {"calls": c, "total_exec_ms": t, "rows": r, "shared_blks_hit": h, "shared_blks_read": rd}
+            for q, c, t, r, h, rd in rows}
+
+
+def statement_delta(before: dict, after: dict, query_id) -> dict | None:
+    if query_id is None or query_id not in after:
+        return None
+    old = before.get(query_id, {k: 0 for k in after[query_id]})
+    delta = {k: after[query_id][k] - old[k] for k in after[query_id]}
+    delta["mean_exec_ms"] = delta["total_exec_ms"] / delta["calls"] if delta["calls"] else None
+    return delta
+
+
+def cpu_layout(server_pid: int | None) -> dict:
+    """Where the runner and server may run. Not pinned (see docs/decisions.md): the
+    interleaved rounds spread placement noise over every variant alike."""
+    layout = {"runner_cpus": sorted(os.sched_getaffinity(0)), "pinned": False, "cpu_count": os.cpu_count()}
+    if server_pid:
+        try:
+            layout["server_cpus"] = sorted(psutil.Process(server_pid).cpu_affinity())
+        except (psutil.Error, AttributeError):
+            layout["server_cpus"] = None
+    return layout

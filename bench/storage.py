@@ -1,0 +1,42 @@
+"""The storage claim: bytes on disk of the same logical rows in each variant, as the
+seeder measured them after post-data and VACUUM (bench_meta.storage)."""
+
+from __future__ import annotations
+
+import psycopg
+
+from bench import verdicts
+
+REFERENCE = "baseline"
+
+
+def section(conn: psycopg.Connection, variants: list[str]) -> dict:
+    if not conn.execute("SELECT to_regclass('bench_meta.storage')").fetchone()[0]:
+        return {"tables": [], "totals": {}, "verdicts": []}
+    rows = conn.execute(
+        "SELECT variant, relation, kind, heap_bytes, index_bytes, total_bytes FROM bench_meta.storage "
+        "WHERE variant = ANY(%s) ORDER BY variant, total_bytes DESC", (variants,)).fetchall()
+    tables = [{"variant": v, "relation": r, "kind": k, "heap_bytes": h, "index_bytes": i, "total_bytes": t}
+              for v, r, k, h, i, t in rows]
+    totals = {}
+    for t in tables:
+        entry = totals.setdefault(t["variant"], {"heap_bytes": 0, "index_bytes": 0, "total_bytes": 0})
+        for key in entry:
+            entry[key] += t[key]
+    return {"tables": tables, "totals": totals, "verdicts": storage_verdicts(totals)}
+
+
+def storage_verdicts(totals: dict) -> list[dict]:
+    base = totals.get(REFERENCE)
+    out = []
+    for variant, total in totals.items():
+        if variant == REFERENCE:
+            continue
+        if not base:
+            out.append(verdicts.verdict_record("storage", variant, verdicts.NOT_MEASURED, {}, "baseline not seeded"))
+            continue
+        reduction = 1 - total["total_bytes"] / base["total_bytes"]
+        figure = {"estimate": reduction, "variant_bytes": total["total_bytes"], "baseline_bytes": base["total_bytes"]}
+        out.append(verdicts.verdict_record("storage", variant, verdicts.storage_verdict(reduction), figure,
+                                           "exact byte counts of the same rows (heap, TOAST, indexes)"))
+    return out

@@ -1,0 +1,75 @@
+"""Who and what the scenarios ask about: ids sampled from the seeded data.
+
+Loaded once per run, as the server's superuser, from one variant (they hold the same
+logical rows). Scenario parameter generators draw from it with a seeded RNG, always
+pairing an actor with data of the actor's own tenant, so that a request returns the
+same rows on every variant (RLS or explicit filter).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from dataclasses import dataclass
+
+import numpy as np
+import psycopg
+from pgvector.psycopg import register_vector
+
+from bench.errors import BenchError
+
+
+@dataclass
+class Population:
+    anchor: dt.datetime
+    users: list[tuple]  # (user_id, org_id, org_role)
+    users_by_org: dict
+    memberships: list[tuple]  # (user_id, org_id, project_id, role)
+    owned_projects: list[tuple]  # (project_id, owner_id, org_id)
+    kb_filters: list[tuple]  # (kb_id, org_id, document_type, language) that have documents
+    categories: list[str]
+    search_terms: list[str]
+    draft_capabilities: list[tuple]  # (capability_id, org_id, owner_id)
+    audited_records: list[tuple]  # (project_id, org_id)
+    query_vectors: list[tuple]  # (kb_id, org_id, vector)
+
+    def pick(self, items: list, rng: np.random.Generator):
+        if not items:
+            raise BenchError("the seeded data has nothing for this scenario; seed a larger scale")
+        return items[int(rng.integers(len(items)))]
+
+    def user_of(self, org_id, rng: np.random.Generator):
+        return self.pick(self.users_by_org[org_id], rng)
+
+
+def load(conn: psycopg.Connection, variant: str) -> Population:
+    register_vector(conn)
+    anchor = conn.execute("SELECT config->>'anchor' FROM bench_meta.seed_run WHERE id = 1").fetchone()
+    if not anchor:
+        raise BenchError("the database holds no seeded data; run `bench seed` first")
+    q = lambda sql: conn.execute(sql.replace("{v}", f'"{variant}"')).fetchall()
+    users = q("SELECT id, organization_id, role FROM {v}.users ORDER BY id")
+    by_org = defaultdict(list)
+    for user_id, org_id, _role in users:
+        by_org[org_id].append(user_id)
+    return Population(
+        anchor=dt.datetime.fromisoformat(anchor[0]).replace(tzinfo=dt.timezone.utc),
+        users=users,
+        users_by_org=dict(by_org),
+        memberships=q("SELECT m.user_id, p.organization_id, m.project_id, m.role FROM {v}.project_members m "
+                      "JOIN {v}.projects p ON p.id = m.project_id ORDER BY m.id"),
+        owned_projects=q("SELECT id, owner_id, organization_id FROM {v}.projects "
+                         "WHERE owner_id IS NOT NULL AND status <> 'archived' ORDER BY id"),
+        kb_filters=q("SELECT knowledge_base_id, organization_id, document_type, language FROM {v}.documents "
+                     "GROUP BY 1, 2, 3, 4 ORDER BY 1, 3, 4"),
+        categories=[r[0] for r in q("SELECT DISTINCT category FROM {v}.capabilities ORDER BY 1")],
+        search_terms=[r[0] for r in q(
+            "SELECT DISTINCT lower(split_part(name, ' ', 1)) FROM {v}.capabilities ORDER BY 1 LIMIT 500")],
+        draft_capabilities=q("SELECT id, organization_id, owner_id FROM {v}.capabilities "
+                             "WHERE status = 'draft' AND owner_id IS NOT NULL ORDER BY id"),
+        audited_records=q("SELECT id, organization_id FROM {v}.projects ORDER BY id LIMIT 2000"),
+        query_vectors=[(kb, org, np.asarray(vec.to_numpy() if hasattr(vec, "to_numpy") else vec, dtype=np.float32))
+                       for kb, org, vec in conn.execute(
+                           "SELECT knowledge_base_id, organization_id, embedding FROM bench_meta.query_vectors "
+                           "ORDER BY id").fetchall()],
+    )

@@ -1,0 +1,99 @@
+"""The latency runner on a real tiny dataset: every scenario runs on every variant it
+applies to, results.json is valid, broken SQL fails the run after writing it, and a
+dropped index shows as a measurable slowdown."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import numpy as np
+import psycopg
+import pytest
+
+from bench import cli, latency, results, runner, stats
+from bench import schema as schemas
+from scenarios import Query, Scenario, all_scenarios
+from scenarios.population import load as load_population
+from tests.conftest import seed_tiny
+
+
+def test_catalog_is_complete_and_valid():
+    catalog = all_scenarios()
+    assert len(catalog) >= 12
+    assert {s.kind for s in catalog.values()} >= {"read", "write", "vector"}
+    for scenario in catalog.values():
+        assert scenario.query_for(schemas.select(["hardened"])[0]), scenario.name  # hardened answers everything
+
+
+def test_placeholders_must_match_args():
+    broken = Scenario("x", "read", "", {"*": Query("SELECT $1, $2", ("only_one",))}, params=lambda p, r: {})
+    with pytest.raises(ValueError, match="placeholders"):
+        broken.validate()
+
+
+def test_tiny_run_covers_every_scenario_and_writes_results(tiny_dsn, tmp_path, capsys):
+    with pytest.raises(SystemExit) as done:
+        cli.main(["--dsn", tiny_dsn, "run", "latency", "--rounds", "2", "--requests", "6", "--warmup", "2",
+                  "--out", str(tmp_path)])
+    assert done.value.code == 0, capsys.readouterr().err
+    (run_dir,) = tmp_path.iterdir()
+    data = results.load(run_dir)
+    assert data["schema_version"] == results.SCHEMA_VERSION and data["dataset"]["scale"] == "tiny"
+    assert "password" not in json.dumps(data["environment"]).lower()
+    cells = {(r["scenario"], r["variant"]): r for r in data["latency"]["results"]}
+    for name, scenario in all_scenarios().items():
+        for variant in schemas.variants():
+            cell = cells[(name, variant.name)]
+            if not scenario.query_for(variant):
+                assert cell["applicable"] is False
+                continue
+            assert cell["latency"]["count"] + cell["errors"] == 12, (name, variant.name)
+            if not cell["expected_failure"]:
+                assert cell["errors"] == 0, (name, variant.name, cell["error_samples"])
+                assert "error" not in cell["explain"], cell["explain"]
+                assert cell["explain"]["plan"]
+    assert latency.unexpected_errors(data["latency"]["results"]) == 0
+    claims = {(v["claim"], v["variant"]) for v in data["verdicts"]}
+    assert ("query_speedup", "hardened") in claims and ("storage", "hardened") in claims
+    for v in data["verdicts"]:  # two rounds are too few to confirm or refute a timing claim
+        if v["claim"] in ("query_speedup", "avg_latency"):
+            assert v["verdict"] in ("inconclusive", "not measured")
+
+
+def test_broken_sql_is_counted_and_fails_the_run(tiny_dsn, tmp_path, monkeypatch, capsys):
+    good = all_scenarios()["my_projects"]
+    broken = Scenario("broken", "read", "a typo", {"*": Query("SELECT id FROM projectz WHERE id = $1", ("user_id",))},
+                      params=good.params)
+    monkeypatch.setattr("scenarios.all_scenarios", lambda: {"my_projects": good, "broken": broken})
+    with pytest.raises(SystemExit) as done:
+        cli.main(["--dsn", tiny_dsn, "run", "latency", "--rounds", "1", "--requests", "4", "--warmup", "0",
+                  "--out", str(tmp_path)])
+    assert done.value.code == 1
+    assert "requests failed unexpectedly" in capsys.readouterr().err
+    data = results.load(next(tmp_path.iterdir()))  # what was measured is kept
+    cells = {(r["scenario"], r["variant"]): r for r in data["latency"]["results"]}
+    assert cells[("broken", "hardened")]["errors"] == 4
+    assert "projectz" in cells[("broken", "hardened")]["error_samples"][0]
+    assert cells[("my_projects", "hardened")]["errors"] == 0
+
+
+def _median_rounds(dsn: str, scenario: Scenario, variant) -> list[float]:
+    with psycopg.connect(dsn) as conn:
+        population = load_population(conn, variant.name)
+    config = runner.LatencyConfig(rounds=6, requests=30, concurrency=1, warmup=10)
+    cells = asyncio.run(runner.measure(dsn, [variant], [scenario], population, config))
+    return cells[(scenario.name, variant.name)].round_medians_ms
+
+
+def test_dropping_an_index_is_measurably_slower(db_dsn):
+    seed_tiny(db_dsn, only=["hardened"], rows=["user_activity_log=150000"])
+    hardened = schemas.select(["hardened"])[0]
+    scenario = all_scenarios()["my_recent_activity"]
+    with_index = _median_rounds(db_dsn, scenario, hardened)
+    with psycopg.connect(db_dsn, autocommit=True) as conn:
+        conn.execute("DROP INDEX hardened.user_activity_log_user_ts_idx")
+        conn.execute("ANALYZE hardened.user_activity_log")
+    without = _median_rounds(db_dsn, scenario, hardened)
+    ratio = stats.bootstrap_ratio(np.array(without), np.array(with_index))
+    assert ratio.low > 1.5, ratio  # the harness sees the difference, beyond noise

@@ -1,0 +1,71 @@
+"""Verdict logic on synthetic samples: a claim is judged by its interval, never by a
+point estimate, and too little evidence is inconclusive."""
+
+import numpy as np
+
+from bench import stats, verdicts
+from bench.stats import Interval
+
+TARGET = verdicts.targets()["query_speedup"]["low"]
+
+
+def speedup_of(variant_ms, baseline_ms) -> Interval:
+    return verdicts.improvement(stats.bootstrap_ratio(np.array(variant_ms), np.array(baseline_ms)))
+
+
+def test_clear_win_is_confirmed():
+    rng = np.random.default_rng(1)
+    base = 10 + rng.normal(0, 0.2, 8)
+    gain = speedup_of(base * 0.2 + rng.normal(0, 0.05, 8), base)  # ~80% faster
+    assert gain.low > TARGET
+    assert verdicts.at_least(gain, TARGET) == verdicts.CONFIRMED
+
+
+def test_clear_loss_is_refuted():
+    rng = np.random.default_rng(2)
+    base = 10 + rng.normal(0, 0.2, 8)
+    gain = speedup_of(base * 0.9, base)  # only ~10% faster
+    assert verdicts.at_least(gain, TARGET) == verdicts.REFUTED
+
+
+def test_straddling_interval_is_inconclusive():
+    rng = np.random.default_rng(3)
+    base = np.full(8, 10.0)
+    noisy = 10 * (1 - TARGET) * rng.lognormal(0, 0.6, 8)  # centred on the target, wide
+    gain = speedup_of(noisy, base)
+    assert gain.low < TARGET < gain.high
+    assert verdicts.at_least(gain, TARGET) == verdicts.INCONCLUSIVE
+
+
+def test_too_few_rounds_is_inconclusive_even_for_a_huge_win():
+    gain = speedup_of([1.0, 1.0], [10.0, 10.0])
+    assert gain.estimate > 0.85
+    assert verdicts.at_least(gain, TARGET) == verdicts.INCONCLUSIVE
+
+
+def test_latency_ceiling():
+    assert verdicts.at_most(Interval(50, 40, 60, 6), 100) == verdicts.CONFIRMED
+    assert verdicts.at_most(Interval(150, 120, 180, 6), 100) == verdicts.REFUTED
+    assert verdicts.at_most(Interval(95, 80, 110, 6), 100) == verdicts.INCONCLUSIVE
+
+
+def test_storage_is_exact():
+    assert verdicts.storage_verdict(0.25) == verdicts.CONFIRMED
+    assert verdicts.storage_verdict(-0.15) == verdicts.REFUTED
+
+
+def test_geometric_mean_over_scenarios():
+    fast = [np.full(6, 2.0), np.full(6, 5.0)]
+    base = [np.full(6, 10.0), np.full(6, 10.0)]
+    interval = stats.bootstrap_geomean_ratio(fast, base)
+    assert np.isclose(interval.estimate, np.sqrt(0.2 * 0.5))
+
+
+def test_hdr_summary_and_round_trip():
+    h = stats.new_histogram()
+    for us in (1000, 2000, 3000, 100_000):
+        stats.record(h, us)
+    s = stats.summary(h, seconds=2.0)
+    assert s["count"] == 4 and s["throughput_rps"] == 2.0
+    assert abs(s["p50_ms"] - 2.0) < 0.01 and abs(s["max_ms"] - 100.0) < 0.2
+    assert stats.decode(stats.encode(h)).get_total_count() == 4
