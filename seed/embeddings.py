@@ -65,8 +65,8 @@ class TopicModel:
     def sample(self, topics: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """float32 (n, dim) unit vectors drawn around the given topics."""
         n = len(topics)
-        s = rng.standard_normal((n, RANK)).astype(np.float32) / np.sqrt(RANK)
-        z = rng.standard_normal((n, self.dim)).astype(np.float32) / np.sqrt(self.dim)
+        s = rng.standard_normal((n, RANK), dtype=np.float32) / np.float32(np.sqrt(RANK))
+        z = rng.standard_normal((n, self.dim), dtype=np.float32) / np.float32(np.sqrt(self.dim))
         spread = np.zeros((n, self.dim), dtype=np.float32)
         for topic in np.unique(topics):  # grouped: gathering (n, dim, RANK) bases would cost GBs
             rows = topics == topic
