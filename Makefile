@@ -5,7 +5,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: bench test install bench-seed db-stop clean
+.PHONY: bench test install bench-seed bench-overhead db-stop clean
 
 bench: $(STAMP)
 	$(VENV)/bin/bench all
@@ -24,6 +24,10 @@ $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 	touch $(STAMP)
+
+# The latency runner's throughput next to pgbench -S (prints the ratio).
+bench-overhead: $(STAMP)
+	$(VENV)/bin/bench run overhead
 
 db-stop: $(STAMP)
 	$(VENV)/bin/bench db stop

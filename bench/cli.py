@@ -293,6 +293,39 @@ def run_latency_cmd(settings: config.Settings, rounds, requests, concurrency, wa
         sys.exit(code)
 
 
+@run_group.command("overhead")
+@click.option("--clients", multiple=True, type=click.IntRange(1, 1000), default=(1, 8), show_default=True,
+              help="Concurrent connections (repeatable).")
+@click.option("--seconds", type=click.IntRange(1, 3600), default=10, show_default=True, help="Per measurement.")
+@click.option("--processes", type=click.IntRange(1, 64), default=os.cpu_count() or 1, show_default=True,
+              help="Runner processes sharing the connections.")
+@click.pass_obj
+def run_overhead_cmd(settings: config.Settings, clients, seconds, processes) -> None:
+    """The runner's throughput next to pgbench -S on the same point query (prints the ratio)."""
+    from bench import overhead
+
+    dsn = _target_dsn(settings)
+    _check(dsn)
+    rows = overhead.run(dsn, list(clients), seconds, processes)
+    table = Table(title=f"Runner overhead vs pgbench -S (scale {overhead.PGBENCH_SCALE}, {seconds} s each)")
+    for column in ("clients", "runner processes", "pgbench tps", "runner tps", "runner / pgbench",
+                   "full request tps"):
+        table.add_column(column, justify="right")
+    for r in rows:
+        table.add_row(str(r["clients"]), str(r["processes"]), f"{r['pgbench_tps']:,.0f}", f"{r['ours_tps']:,.0f}",
+                      f"{r['ratio']:.2f}", f"{r['full_request_tps']:,.0f}")
+    out.print(table)
+    layout = cpu_layout_now(settings)
+    out.print(f"cpu layout: runner cpus {layout['runner_cpus']}, server cpus {layout.get('server_cpus')}, not pinned; "
+              "full request = BEGIN, identity set_config, query, COMMIT (what every scenario request pays)")
+
+
+def cpu_layout_now(settings: config.Settings) -> dict:
+    from bench.runner import cpu_layout
+
+    return cpu_layout(_postmaster_pid(settings))
+
+
 def _run_latency(settings: config.Settings, latency_config, only: list[str], scenario_names: list[str],
                  out_dir: str | None = None) -> int:
     from bench import latency, results, storage
