@@ -109,6 +109,12 @@ def schema() -> None:
     """Create the schema variants (pre-data: tables; post-data: indexes, policies, ...)."""
 
 
+def out_options(f):
+    """Where a `bench run X` writes: a new run dir under --out, or into --run-dir."""
+    f = click.option("--run-dir", metavar="DIR", help="Add this section to an existing run directory.")(f)
+    return click.option("--out", "out_dir", metavar="DIR", help="Where new run directories go (default: reports/, or BENCH_REPORTS_DIR).")(f)
+
+
 def only_option(f):
     return click.option("--only", "only", multiple=True, metavar="VARIANT",
                         help="Limit to this variant (repeatable). Default: all of schema/.")(f)
@@ -278,19 +284,33 @@ def run_group() -> None:
 @click.option("--rate", type=click.FloatRange(0.1, 10**6), default=100.0, show_default=True,
               help="Open loop: requests per second.")
 @click.option("--scenario", "scenario_names", multiple=True, metavar="NAME", help="Only these scenarios.")
-@click.option("--out", "out_dir", metavar="DIR", help="Where run directories go (default: reports/).")
+@out_options
 @only_option
 @click.pass_obj
 def run_latency_cmd(settings: config.Settings, rounds, requests, concurrency, warmup, mode, rate, scenario_names,
-                    out_dir, only) -> None:
+                    out_dir, run_dir, only) -> None:
     """Latency of every scenario on every variant, with verdicts (avg_latency, query_speedup, storage)."""
     from bench.runner import LatencyConfig
 
     latency_config = LatencyConfig(rounds=rounds, requests=requests, concurrency=concurrency, warmup=warmup,
                                    mode=mode, rate=rate)
-    code = _run_latency(settings, latency_config, list(only), list(scenario_names), out_dir)
+    code, _directory = _run_latency(settings, latency_config, list(only), list(scenario_names), out_dir, run_dir)
     if code:
         sys.exit(code)
+
+
+def open_run(settings: config.Settings, conn, dsn: str, variants: list, out_dir: str | None,
+             run_dir: str | None) -> Path:
+    """The run directory a `bench run X` writes its section into: the given --run-dir
+    (adding to it), or a new one under --out (default reports/)."""
+    from bench import results
+    from bench.runner import cpu_layout
+
+    if run_dir:
+        results.load(Path(run_dir))  # must exist and be valid
+        return Path(run_dir)
+    header = results.header(conn, dsn, variants, cpu_layout(_postmaster_pid(settings)))
+    return results.start(Path(out_dir) if out_dir else results.reports_dir(), header)
 
 
 @run_group.command("overhead")
@@ -327,9 +347,8 @@ def cpu_layout_now(settings: config.Settings) -> dict:
 
 
 def _run_latency(settings: config.Settings, latency_config, only: list[str], scenario_names: list[str],
-                 out_dir: str | None = None) -> int:
+                 out_dir: str | None = None, run_dir: str | None = None) -> tuple[int, Path]:
     from bench import latency, results, storage
-    from bench.runner import cpu_layout
     from scenarios import all_scenarios
     from scenarios.population import load as load_population
 
@@ -340,25 +359,15 @@ def _run_latency(settings: config.Settings, latency_config, only: list[str], sce
         raise BenchError(f"unknown scenario {', '.join(unknown)}; known: {', '.join(catalog)}")
     scenarios = [catalog[n] for n in scenario_names] if scenario_names else list(catalog.values())
     with _connection(settings) as (conn, dsn):
-        versions = database.check_server(conn, dsn)
-        env = environment.capture(conn, dsn, versions)
+        directory = open_run(settings, conn, dsn, chosen, out_dir, run_dir)
         population = load_population(conn, chosen[0].name)
-        dataset = conn.execute("SELECT config FROM bench_meta.seed_run WHERE id = 1").fetchone()[0]
-        server_pid = conn.execute("SELECT pg_backend_pid()").fetchone()[0]
         total = latency_config.rounds * sum(1 for s in scenarios for v in chosen if s.query_for(v))
         with _batches(total) as tick:
             section = latency.run(conn, dsn, chosen, scenarios, population, latency_config, tick)
         stored = storage.section(conn, [v.name for v in chosen])
-    run_id = results.new_run_id()
-    directory = results.run_dir(run_id, Path(out_dir) if out_dir else results.REPORTS_DIR)
-    all_verdicts = section["verdicts"] + stored["verdicts"]
-    path = results.write(directory, {
-        "run_id": run_id, "kind": "latency", "environment": env, "dataset": dataset,
-        "variants": [{"name": v.name, "description": v.description, "rls": v.rls} for v in chosen],
-        "cpu_layout": cpu_layout(_postmaster_pid(settings) or server_pid), "latency": section,
-        "storage": stored, "verdicts": all_verdicts,
-    })
-    _print_latency(section, all_verdicts)
+    results.add_section(directory, "storage", stored, stored["verdicts"])
+    path = results.add_section(directory, "latency", section, section["verdicts"])
+    _print_latency(section, section["verdicts"] + stored["verdicts"])
     out.print(f"results: {path}", soft_wrap=True)
     for where in latency.surprises(section["results"]):
         err.print(f"bench: note: {where} was declared a known failure but succeeded", soft_wrap=True, markup=False)
@@ -369,8 +378,8 @@ def _run_latency(settings: config.Settings, latency_config, only: list[str], sce
     if errors:
         err.print(f"bench: error: {errors} requests failed unexpectedly (see error_samples in {path})",
                   soft_wrap=True, markup=False)
-        return 1
-    return 0
+        return 1, directory
+    return 0, directory
 
 
 def _seeded_variants(settings: config.Settings, only: list[str]) -> list:
@@ -482,7 +491,7 @@ def run_all(settings: config.Settings, scale: str) -> None:
                                resume=resume, console=err,
                                data_path=settings.data_dir if settings.embedded else None)
         _print_seed(report, report.load_seconds)
-    code = _run_latency(settings, LatencyConfig(), [], [])
+    code, directory = _run_latency(settings, LatencyConfig(), [], [])
     if code:
         sys.exit(code)
 

@@ -18,7 +18,12 @@ from bench.config import PROJECT_ROOT
 from bench.errors import BenchError
 
 SCHEMA_VERSION = 1
-REPORTS_DIR = PROJECT_ROOT / "reports"
+
+
+def reports_dir() -> Path:
+    """Where run directories go: BENCH_REPORTS_DIR, else reports/ in the project."""
+    return Path(os.environ.get("BENCH_REPORTS_DIR") or PROJECT_ROOT / "reports")
+
 FILE_NAME = "results.json"
 
 
@@ -27,7 +32,7 @@ def new_run_id() -> str:
     return f"{now:%Y%m%dT%H%M%SZ}-{random_tokens.token_hex(2)}"
 
 
-def run_dir(run_id: str, base: Path = REPORTS_DIR) -> Path:
+def run_dir(run_id: str, base: Path) -> Path:
     path = base / run_id
     path.mkdir(parents=True, exist_ok=False)
     return path
@@ -65,6 +70,40 @@ def load(path: Path) -> dict:
     if data["schema_version"] != SCHEMA_VERSION:
         raise BenchError(f"{path} has schema_version {data['schema_version']}; this harness reads {SCHEMA_VERSION}")
     return data
+
+
+def start(base: Path, header: dict) -> Path:
+    """A new run directory under `base` with a results.json holding the run's header
+    (run id, environment, dataset, variants, cpu layout); sections are added after."""
+    run_id = new_run_id()
+    directory = run_dir(run_id, base)
+    write(directory, {"run_id": run_id, **header, "verdicts": []})
+    return directory
+
+
+def add_section(directory: Path, name: str, section: dict, verdicts: list[dict]) -> Path:
+    """Add (or replace) one section of a run, e.g. "latency", "vector", "load", and its
+    verdicts (replacing earlier verdicts of the same claims and variants)."""
+    data = load(directory)
+    data.pop("schema_version", None)
+    data[name] = section
+    replaced = {(v["claim"], v["variant"]) for v in verdicts}
+    data["verdicts"] = [v for v in data.get("verdicts", []) if (v["claim"], v["variant"]) not in replaced] + verdicts
+    return write(directory, data)
+
+
+def header(conn, dsn: str, variants: list, cpu_layout: dict) -> dict:
+    """What every run records about where and on what it ran (captured, not typed)."""
+    from bench import database, environment
+
+    versions = database.check_server(conn, dsn)
+    dataset = None
+    if conn.execute("SELECT to_regclass('bench_meta.seed_run')").fetchone()[0]:
+        row = conn.execute("SELECT config FROM bench_meta.seed_run WHERE id = 1").fetchone()
+        dataset = row[0] if row else None
+    return {"environment": environment.capture(conn, dsn, versions), "dataset": dataset,
+            "variants": [{"name": v.name, "description": v.description, "rls": v.rls} for v in variants],
+            "cpu_layout": cpu_layout}
 
 
 def _jsonable(value):

@@ -89,6 +89,7 @@ def run_bench(tmp_path):
     def run(*args: str, env: dict | None = None, timeout: float = CLI_TIMEOUT_S) -> subprocess.CompletedProcess:
         full_env = {k: v for k, v in os.environ.items() if not k.startswith("BENCH_")}
         full_env.setdefault("BENCH_DATA_DIR", str(tmp_path / "home"))
+        full_env.setdefault("BENCH_REPORTS_DIR", str(tmp_path / "reports"))
         full_env.update(env or {})
         return subprocess.run([sys.executable, "-m", "bench", *args], capture_output=True, text=True,
                               env=full_env, timeout=timeout, cwd=Path(__file__).parent.parent)
