@@ -313,6 +313,42 @@ def open_run(settings: config.Settings, conn, dsn: str, variants: list, out_dir:
     return results.start(Path(out_dir) if out_dir else results.reports_dir(), header)
 
 
+@run_group.command("security")
+@out_options
+@only_option
+@click.pass_obj
+def run_security_cmd(settings: config.Settings, out_dir, run_dir, only) -> None:
+    """Run every attack against each variant as API users (rolled back); judge the security claim."""
+    _run_security(settings, list(only), out_dir, run_dir)
+
+
+def _run_security(settings: config.Settings, only: list[str], out_dir=None, run_dir=None) -> Path:
+    from bench import results, security
+
+    chosen = _seeded_variants(settings, only)
+    with _connection(settings) as (conn, dsn):
+        directory = open_run(settings, conn, dsn, chosen, out_dir, run_dir)
+        section = security.section(conn, chosen)
+    path = results.add_section(directory, "security", section, section["verdicts"])
+    table = Table(title="Security findings: attacks that succeed (as API users, rolled back)")
+    table.add_column("attack")
+    for v in chosen:
+        table.add_column(v.name)
+    for attack in dict.fromkeys(f["attack"] for f in section["findings"]):
+        cells = {f["variant"]: f for f in section["findings"] if f["attack"] == attack}
+        table.add_row(attack, *[_finding_cell(cells.get(v.name)) for v in chosen])
+    out.print(table)
+    _print_verdicts(section["verdicts"])
+    out.print(f"results: {path}", soft_wrap=True)
+    return directory
+
+
+def _finding_cell(finding: dict | None) -> str:
+    if not finding or not finding["applicable"]:
+        return "n/a"
+    return "[red]SUCCEEDS[/red]" if finding["succeeded"] else "[green]fails[/green]"
+
+
 @run_group.command("overhead")
 @click.option("--clients", multiple=True, type=click.IntRange(1, 1000), default=(1, 8), show_default=True,
               help="Concurrent connections (repeatable).")
@@ -459,6 +495,8 @@ def _figure(verdict: dict) -> str:
     fig = verdict["figure"]
     if not fig:
         return "-"
+    if verdict["claim"] == "security":
+        return f"{fig['successful_attacks']} of {fig['attacks']} attacks succeed"
     if verdict["claim"] == "avg_latency":
         return f"{fig['estimate']:.2f} ms [{fig['low']:.2f}, {fig['high']:.2f}]"
     if "low" in fig:
@@ -492,6 +530,7 @@ def run_all(settings: config.Settings, scale: str) -> None:
                                data_path=settings.data_dir if settings.embedded else None)
         _print_seed(report, report.load_seconds)
     code, directory = _run_latency(settings, LatencyConfig(), [], [])
+    _run_security(settings, [], run_dir=str(directory))
     if code:
         sys.exit(code)
 
