@@ -1,14 +1,16 @@
 """Schema variants: discovery, and the two phases pg_dump also has.
 
 A variant is a folder `schema/<name>/` with `variant.toml` (description, order,
-request_role, rls), `pre.sql` (tables: before the data) and `post.sql` (indexes,
-constraints, triggers, policies, views: after the data). `schema/_shared/pre.sql` holds
-what all variants share (Supabase-style roles and `auth.uid()`), applied once per database.
+request_role, rls, optionally `extends` and `companion_schemas`), `pre.sql` (tables:
+before the data) and `post.sql` (indexes, constraints, triggers, policies, views: after
+the data). With `extends = "other"` the other variant's file of the phase runs first
+(review extends baseline). `schema/_shared/pre.sql` holds what all variants share
+(Supabase-style roles and `auth.uid()`), applied once per database.
 
-Each file runs in one transaction with `search_path = <variant>, public`, `{{dim}}`
-replaced by the embedding dimension. What ran is recorded in `bench_meta.applied` with
-the file's hash: re-applying is a no-op, applying changed SQL over old is refused, and
-`drop` touches only schemas the harness created.
+Each phase runs in one transaction with `search_path = <variant>, public`, `{{dim}}`
+replaced by the embedding dimension and `{{schema}}` by the variant's name. What ran is
+recorded in `bench_meta.applied` with its hash: re-applying is a no-op, applying changed
+SQL over old is refused, and `drop` touches only schemas the harness created.
 """
 
 from __future__ import annotations
@@ -51,9 +53,18 @@ class Variant:
     rls: bool
     folder: Path
     companions: tuple[str, ...] = ()  # schemas the variant's SQL creates besides its own
+    extends: str | None = None  # a variant whose files run first (review extends baseline)
+
+    def sql_parts(self, phase: str, dim: int) -> list[tuple[str, str]]:
+        """(file label, SQL) of the phase: the extended variant's file first, then this
+        folder's, with {{dim}} and {{schema}} (this variant's name) filled in."""
+        folders = ([self.folder.parent / self.extends] if self.extends else []) + [self.folder]
+        return [(f"schema/{f.name}/{phase}.sql",
+                 (f / f"{phase}.sql").read_text().replace("{{dim}}", str(dim)).replace("{{schema}}", self.name))
+                for f in folders]
 
     def sql(self, phase: str, dim: int) -> str:
-        return (self.folder / f"{phase}.sql").read_text().replace("{{dim}}", str(dim))
+        return "\n".join(text for _label, text in self.sql_parts(phase, dim))
 
 
 def variants(root: Path = SCHEMA_DIR) -> list[Variant]:
@@ -67,7 +78,7 @@ def variants(root: Path = SCHEMA_DIR) -> list[Variant]:
             meta = tomllib.load(f)
         found.append(Variant(name=folder.name, description=meta.get("description", ""), order=meta.get("order", 99),
                              request_role=meta["request_role"], rls=bool(meta.get("rls", False)), folder=folder,
-                             companions=tuple(meta.get("companion_schemas", ()))))
+                             companions=tuple(meta.get("companion_schemas", ())), extends=meta.get("extends")))
     return sorted(found, key=lambda v: (v.order, v.name))
 
 
@@ -108,7 +119,7 @@ def apply(conn: psycopg.Connection, variant: Variant, *, dim: int = DEFAULT_DIM)
         return False
     if conn.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", (variant.name,)).fetchone():
         raise BenchError(f"schema {variant.name!r} exists but was not created by the harness; refusing to touch it")
-    _run_file(conn, variant.name, "pre", variant.sql("pre", dim), dim, create_schema=True)
+    _run_file(conn, variant, "pre", dim, create_schema=True)
     return True
 
 
@@ -122,7 +133,7 @@ def index(conn: psycopg.Connection, variant: Variant) -> bool:
     if done:
         _check_same(variant, "post", done, pre["dim"])
         return False
-    _run_file(conn, variant.name, "post", variant.sql("post", pre["dim"]), pre["dim"])
+    _run_file(conn, variant, "post", pre["dim"])
     return True
 
 
@@ -156,24 +167,25 @@ def _run_shared(conn: psycopg.Connection, path: Path, dim: int) -> None:
         return
     # The shared file is idempotent (roles and auth functions), so a new version re-runs.
     with conn.transaction():
-        _execute(conn, SHARED, "pre", path.read_text())
+        _execute(conn, f"schema/{SHARED}/pre.sql", path.read_text())
         _record(conn, SHARED, "pre", path.read_text(), dim)
 
 
-def _run_file(conn, variant: str, phase: str, sql: str, dim: int, *, create_schema: bool = False) -> None:
+def _run_file(conn, variant: Variant, phase: str, dim: int, *, create_schema: bool = False) -> None:
     with conn.transaction():
         if create_schema:
-            conn.execute(f'CREATE SCHEMA "{variant}"')
-        conn.execute(f'SET LOCAL search_path = "{variant}", public')
-        _execute(conn, variant, phase, sql)
-        _record(conn, variant, phase, sql, dim)
+            conn.execute(f'CREATE SCHEMA "{variant.name}"')
+        conn.execute(f'SET LOCAL search_path = "{variant.name}", public')
+        for label, sql in variant.sql_parts(phase, dim):
+            _execute(conn, label, sql)
+        _record(conn, variant.name, phase, variant.sql(phase, dim), dim)
 
 
-def _execute(conn, variant: str, phase: str, sql: str) -> None:
+def _execute(conn, label: str, sql: str) -> None:
     try:
         conn.execute(sql)
     except psycopg.Error as exc:
-        where = f"schema/{variant}/{phase}.sql"
+        where = label
         position = getattr(exc.diag, "statement_position", None)
         if position:
             where += f" line {sql[: int(position)].count(chr(10)) + 1}"

@@ -2,7 +2,8 @@
 --
 -- Contract (see schema/README.md): the harness has created the schema, runs this file in
 -- one transaction with `SET LOCAL search_path = baseline, public` (pgvector's `vector` type
--- lives in public) and replaces {{dim}} with the embedding dimension. Primary keys and the
+-- lives in public) and replaces {{dim}} with the embedding dimension and {{schema}} with
+-- the variant's schema (review extends this file). Primary keys and the
 -- unique email are created here; FKs, the vector index and triggers come in post.sql,
 -- after the data is loaded.
 --
@@ -156,6 +157,6 @@ CREATE TABLE user_activity_log (
 -- Privileges a Supabase app has (Supabase grants the API roles DML on its tables; TRUNCATE
 -- is left out because RLS does not apply to it). Baseline has no RLS: its requests run as
 -- service_role, the app role, with the tenant filter written in each query.
-GRANT USAGE ON SCHEMA baseline TO anon, authenticated, service_role;
-GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA baseline TO anon, authenticated, service_role;
-GRANT USAGE ON ALL SEQUENCES IN SCHEMA baseline TO anon, authenticated, service_role;
+GRANT USAGE ON SCHEMA {{schema}} TO anon, authenticated, service_role;
+GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {{schema}} TO anon, authenticated, service_role;
+GRANT USAGE ON ALL SEQUENCES IN SCHEMA {{schema}} TO anon, authenticated, service_role;
