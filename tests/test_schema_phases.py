@@ -68,3 +68,19 @@ def test_unknown_variant_and_order(toy_root):
     with pytest.raises(BenchError, match="unknown variant nope"):
         schema.select(["nope"], root=toy_root)
     assert [v.name for v in schema.variants()] == ["baseline", "review", "hardened"]
+
+
+def test_a_variant_can_extend_another(db, toy_root):
+    child = toy_root / "child"
+    child.mkdir()
+    (child / "variant.toml").write_text('order = 2\nrequest_role = "service_role"\nextends = "toy"\n')
+    (child / "pre.sql").write_text("CREATE TABLE extra (id int);\nCOMMENT ON SCHEMA {{schema}} IS 'child of toy';")
+    (child / "post.sql").write_text("CREATE INDEX extra_id ON extra (id);")
+    (variant,) = schema.select(["child"], root=toy_root)
+    schema.apply(db, variant, dim=3)
+    schema.index(db, variant)
+    tables = {r[0] for r in db.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'child'").fetchall()}
+    assert tables == {"items", "extra"}  # the parent's tables, then the child's
+    assert db.execute("SELECT to_regclass('child.items_v')").fetchone()[0] == "child.items_v"
+    assert db.execute("SELECT obj_description('child'::regnamespace)").fetchone()[0] == "child of toy"
+    assert db.execute("SELECT to_regnamespace('toy')").fetchone()[0] is None  # the parent itself is untouched
