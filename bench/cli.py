@@ -18,6 +18,7 @@ from rich.table import Table
 
 from bench import config, database, environment
 from bench import schema as schemas
+from bench.options import only_option, out_options
 from bench import dsn as dsns
 from bench.errors import BenchError
 from bench.server import EmbeddedServer
@@ -107,17 +108,6 @@ def db_url(settings: config.Settings) -> None:
 @cli.group()
 def schema() -> None:
     """Create the schema variants (pre-data: tables; post-data: indexes, policies, ...)."""
-
-
-def out_options(f):
-    """Where a `bench run X` writes: a new run dir under --out, or into --run-dir."""
-    f = click.option("--run-dir", metavar="DIR", help="Add this section to an existing run directory.")(f)
-    return click.option("--out", "out_dir", metavar="DIR", help="Where new run directories go (default: reports/, or BENCH_REPORTS_DIR).")(f)
-
-
-def only_option(f):
-    return click.option("--only", "only", multiple=True, metavar="VARIANT",
-                        help="Limit to this variant (repeatable). Default: all of schema/.")(f)
 
 
 @schema.command("apply")
@@ -529,10 +519,18 @@ def run_all(settings: config.Settings, scale: str) -> None:
                                resume=resume, console=err,
                                data_path=settings.data_dir if settings.embedded else None)
         _print_seed(report, report.load_seconds)
+    from bench.report import render
+    from bench.vector.command import run_vector
+    from bench.vector.run import VectorOptions
+
     code, directory = _run_latency(settings, LatencyConfig(), [], [])
     _run_security(settings, [], run_dir=str(directory))
-    if code:
-        sys.exit(code)
+    vector_code, _ = run_vector(settings, VectorOptions(), [], run_dir=str(directory))
+    paths = render(directory)  # a failed run still gets its report
+    out.print(f"report: {paths['report.html']}", soft_wrap=True)
+    out.print(f"summary: {paths['summary.md']}", soft_wrap=True)
+    if code or vector_code:
+        sys.exit(code or vector_code)
 
 
 # ---- helpers ----------------------------------------------------------------------
@@ -623,6 +621,20 @@ def main(argv: list[str] | None = None) -> None:
         err.print("bench: interrupted")
         code = 130
     sys.exit(code if isinstance(code, int) else 0)
+
+
+
+def _register_commands() -> None:
+    """Commands that live in their own packages (they import this module lazily)."""
+    from bench.report.command import compare_cmd, report_cmd
+    from bench.vector.command import vector_cmd
+
+    cli.add_command(report_cmd)
+    cli.add_command(compare_cmd)
+    run_group.add_command(vector_cmd)
+
+
+_register_commands()
 
 
 if __name__ == "__main__":

@@ -1,0 +1,247 @@
+"""Reading a results.json for reports and `bench compare`: load and check it (one-line
+BenchError for a file the renderers cannot read), pick out cells, order variants, and
+format figures the same way in charts, HTML, Markdown and compare.
+
+Reports only read results (STYLE: results are data, never edited by analysis).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench import results as results_file
+from bench import stats, verdicts
+from bench.errors import BenchError
+
+REFERENCE = "baseline"
+
+
+# ---- loading ------------------------------------------------------------------------
+def load(path: Path | str) -> tuple[dict, Path]:
+    """The results of a run (a results.json or the run dir holding one) and its file."""
+    path = Path(path)
+    file = path / results_file.FILE_NAME if path.is_dir() else path
+    data = results_file.load(path)  # missing, not JSON, no or wrong schema_version: one line
+    check(data, file)
+    return data, file
+
+
+def check(data: dict, file: Path) -> None:
+    """The shapes the renderers rely on; anything else is a malformed file (one line)."""
+    def bad(where: str, what: str) -> BenchError:
+        return BenchError(f"{file} is malformed: {where} {what}")
+
+    for key in ("variants", "verdicts"):
+        if key in data and not isinstance(data[key], list):
+            raise bad(key, "is not a list")
+    for i, v in enumerate(data.get("verdicts") or []):
+        if not isinstance(v, dict) or not {"claim", "variant", "verdict"} <= v.keys():
+            raise bad(f"verdicts[{i}]", "lacks claim, variant or verdict")
+    for key in ("environment", "dataset", "latency", "storage", "security", "vector", "load"):
+        if data.get(key) is not None and not isinstance(data[key], dict):
+            raise bad(key, "is not an object")
+    latency = data.get("latency")
+    if latency:
+        if not isinstance(latency.get("results"), list):
+            raise bad("latency.results", "is missing or not a list")
+        for i, cell in enumerate(latency["results"]):
+            if not isinstance(cell, dict) or not {"scenario", "variant"} <= cell.keys():
+                raise bad(f"latency.results[{i}]", "lacks scenario or variant")
+            if cell.get("applicable", True) and not isinstance(cell.get("latency"), dict):
+                raise bad(f"latency.results[{i}].latency", "is missing")
+    storage = data.get("storage")
+    if storage and not isinstance(storage.get("tables", []), list):
+        raise bad("storage.tables", "is not a list")
+    security = data.get("security")
+    if security and not isinstance(security.get("findings", []), list):
+        raise bad("security.findings", "is not a list")
+
+
+# ---- picking ------------------------------------------------------------------------
+def variant_order(data: dict) -> list[str]:
+    """Variants in the order the run lists them, then any others its sections mention."""
+    names = [v["name"] for v in data.get("variants") or [] if isinstance(v, dict) and "name" in v]
+    seen = [c["variant"] for c in latency_cells(data)]
+    seen += [t.get("variant") for t in (data.get("storage") or {}).get("tables", [])]
+    seen += [f.get("variant") for f in (data.get("security") or {}).get("findings", [])]
+    seen += [v["variant"] for v in data.get("verdicts") or []]
+    return list(dict.fromkeys(n for n in names + seen if n))
+
+
+def latency_cells(data: dict) -> list[dict]:
+    return list((data.get("latency") or {}).get("results") or [])
+
+
+def scenarios(data: dict) -> list[dict]:
+    """The latency section's scenarios (name, kind, description), in the run's order."""
+    latency = data.get("latency") or {}
+    described = {s["name"]: s for s in latency.get("scenarios") or [] if isinstance(s, dict) and "name" in s}
+    names = list(dict.fromkeys(list(described) + [c["scenario"] for c in latency_cells(data)]))
+    return [described.get(n, {"name": n, "kind": ""}) for n in names]
+
+
+def cell(data: dict, scenario: str, variant: str) -> dict | None:
+    for c in latency_cells(data):
+        if c["scenario"] == scenario and c["variant"] == variant:
+            return c
+    return None
+
+
+def measured(c: dict | None) -> bool:
+    """A cell with at least one successful request."""
+    return bool(c and c.get("applicable", True) and (c.get("latency") or {}).get("count"))
+
+
+def comparison(data: dict, scenario: str, variant: str) -> dict | None:
+    for c in (data.get("latency") or {}).get("comparisons") or []:
+        if c.get("scenario") == scenario and c.get("variant") == variant:
+            return c
+    return None
+
+
+def median_interval(c: dict) -> stats.Interval | None:
+    """Median latency of a cell as the mean of its round medians, with the 95% bootstrap
+    interval over rounds (rounds are the unit of replication, see bench.stats)."""
+    rounds = c.get("round_medians_ms") or []
+    if not rounds:
+        return None
+    return stats.bootstrap_mean(rounds)
+
+
+def claims() -> list[tuple[str, dict]]:
+    """The review's claims in targets.toml order."""
+    return [(k, v) for k, v in verdicts.targets().items() if isinstance(v, dict) and "claim" in v]
+
+
+def run_label(data: dict) -> str:
+    ds = data.get("dataset") or {}
+    parts = [f"scale {ds['scale']}" if ds.get("scale") else "scale unknown"]
+    parts += [f"{k} {ds[k]}" for k in ("seed", "dim") if ds.get(k) is not None]
+    return ", ".join(parts)
+
+
+# ---- metrics (one registry for tables, charts and compare) ------------------------------
+@dataclass(frozen=True)
+class Metric:
+    key: str  # in a cell's "latency" summary
+    label: str
+    unit: str
+    higher_is_better: bool
+    rounds: tuple[str, ...]  # per-round series that replicate it, first present wins (compare's significance)
+    description: str
+
+
+METRICS = (
+    Metric("p50_ms", "p50", "ms", False, ("round_medians_ms",), "median latency per request"),
+    Metric("p95_ms", "p95", "ms", False, ("round_p95_ms", "round_medians_ms"), "95th percentile latency"),
+    Metric("p99_ms", "p99", "ms", False, ("round_p99_ms", "round_medians_ms"), "99th percentile latency"),
+    Metric("throughput_rps", "req/s", "req/s", True, ("round_means_ms",), "requests per second (closed loop)"),
+)
+
+
+# ---- formatting ----------------------------------------------------------------------
+def fmt_ms(value) -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "–"
+    if value >= 100:
+        return f"{value:,.0f}"
+    if value >= 10:
+        return f"{value:.1f}"
+    return f"{value:.2f}"
+
+
+def fmt_rate(value) -> str:
+    return "–" if value is None else f"{value:,.0f}"
+
+
+def fmt_pct(value, signed: bool = True) -> str:
+    if value is None or not math.isfinite(value):
+        return "–"
+    return f"{value:+.1%}" if signed else f"{value:.1%}"
+
+
+def fmt_change(value) -> str:
+    """A relative change in whole percent (+12%, -3%, 0%)."""
+    if value is None or not math.isfinite(value):
+        return "–"
+    return "0%" if abs(value) < 0.005 else f"{value:+.0%}"
+
+
+def human_bytes(n) -> str:
+    if n is None:
+        return "–"
+    size = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(size) < 1024 or unit == "TiB":
+            return f"{int(size)} B" if unit == "B" else f"{size:,.1f} {unit}"
+        size /= 1024
+    raise AssertionError("unreachable")
+
+
+FIGURE_UNITS = {"avg_latency": "ms", "concurrency": "x"}  # other claims' figures are fractions
+
+
+def _interval_text(fig: dict, unit: str) -> str:
+    def one(x):
+        if x is None or not math.isfinite(x):
+            return "∞" if x is not None and x > 0 else "–∞" if x is not None else "–"
+        if unit == "ms":
+            return fmt_ms(x)
+        if unit == "x":
+            return f"{x:.2f}×"
+        return f"{x:+.1%}"
+
+    text = one(fig["estimate"]) + (" ms" if unit == "ms" else "")
+    if "low" in fig and "high" in fig:
+        text += f" [{one(fig['low'])}, {one(fig['high'])}]"
+    return text
+
+
+def figure_text(verdict: dict, short: bool = False) -> str:
+    """The measured figure of a verdict, with its 95% interval where it has one (`short`:
+    without the byte counts behind a storage figure)."""
+    fig = verdict.get("figure") or {}
+    claim = verdict.get("claim")
+    if not fig:
+        return "–"
+    if claim == "security" and "attacks" in fig:
+        return f"{fig.get('successful_attacks', '?')} of {fig['attacks']} attacks succeed"
+    if claim == "storage" and "variant_bytes" in fig:
+        if short:
+            mine, base = fig["variant_bytes"] / 2**20, fig["baseline_bytes"] / 2**20
+            return f"{fig['estimate']:+.1%} ({mine:,.0f} vs {base:,.0f} MiB)"
+        return (f"{fig['estimate']:+.1%} ({human_bytes(fig['variant_bytes'])} vs "
+                f"{human_bytes(fig['baseline_bytes'])} on baseline)")
+    if "estimate" in fig and isinstance(fig["estimate"], (int, float)):
+        return _interval_text(fig, FIGURE_UNITS.get(claim, "%"))
+    return ", ".join(f"{k} {v}" for k, v in fig.items() if not isinstance(v, (dict, list)))
+
+
+def figure_kind(verdict: dict) -> str:
+    """What the figure is: how the reader should read a number like +79%."""
+    claim = verdict.get("claim")
+    return {"avg_latency": "mean latency", "query_speedup": "improvement vs baseline",
+            "vector_speedup": "improvement at matched recall", "storage": "reduction vs baseline",
+            "concurrency": "capacity vs baseline", "security": ""}.get(claim, "")
+
+
+def verdict_rows(data: dict) -> list[dict]:
+    """One row per claim and variant, in targets order; claims without a verdict get one
+    row 'not measured' (the run did not include that benchmark)."""
+    order = variant_order(data)
+    given = data.get("verdicts") or []
+    rows = []
+    for claim_id, claim in claims():
+        mine = sorted((v for v in given if v["claim"] == claim_id),
+                      key=lambda v: (v["variant"] == REFERENCE, order.index(v["variant"])
+                                     if v["variant"] in order else len(order)))
+        if not mine:
+            mine = [{"claim": claim_id, "claim_text": claim["claim"], "metric": claim.get("metric", ""),
+                     "variant": "–", "verdict": verdicts.NOT_MEASURED, "figure": {},
+                     "note": "not run in this run"}]
+        rows += [{**v, "claim_text": v.get("claim_text") or claim["claim"]} for v in mine]
+    known = {c for c, _ in claims()}
+    rows += [v for v in given if v["claim"] not in known]  # claims added later to results
+    return rows

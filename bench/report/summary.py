@@ -1,0 +1,91 @@
+"""summary.md: the verdicts and key figures of a run, compact enough for a PR comment."""
+
+from __future__ import annotations
+
+from bench.report import data as d
+
+ICONS = {"confirmed": "✅", "refuted": "❌", "inconclusive": "⚠️", "not measured": "➖"}
+
+
+def md_escape(text) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def markdown(data: dict) -> str:
+    lines = [f"### pgvector-bench `{data.get('run_id', '?')}`: the review's claims, measured", "",
+             _context(data), "", "| claim | variant | verdict | measured (95% interval) |", "| --- | --- | --- | --- |"]
+    for r in d.verdict_rows(data):
+        lines.append(f"| {md_escape(r['claim_text'])} | {md_escape(r['variant'])} | "
+                     f"{ICONS.get(r['verdict'], '')} {md_escape(r['verdict'])} | {md_escape(d.figure_text(r))} |")
+    key = key_figures(data)
+    if key:
+        lines += ["", *key]
+    lines += ["", "_Confirmed only when the whole 95% interval meets the claim. Full report: `report.html` in the "
+                  "run directory._"]
+    return "\n".join(lines) + "\n"
+
+
+def _context(data: dict) -> str:
+    env = data.get("environment") or {}
+    server = env.get("server") or {}
+    machine = env.get("machine") or {}
+    parts = [d.run_label(data)]
+    if server:
+        parts.append(f"PostgreSQL {server.get('server')}, pgvector {server.get('pgvector')}")
+    if machine.get("cpu_count"):
+        parts.append(f"{machine['cpu_count']} CPUs")
+    config = (data.get("latency") or {}).get("config") or {}
+    if config.get("rounds"):
+        parts.append(f"{config['rounds']} rounds x {config.get('requests')} requests")
+    commit = (env.get("harness") or {}).get("git_commit")
+    if commit:
+        parts.append(f"commit {commit[:10]}")
+    return " · ".join(parts)
+
+
+def key_figures(data: dict) -> list[str]:
+    """Median latency (mean of round medians, ms) per scenario and variant, and the change
+    of each variant against baseline with its 95% interval."""
+    cells = d.latency_cells(data)
+    if not cells:
+        return []
+    variants = [v for v in d.variant_order(data) if any(c["variant"] == v for c in cells)]
+    head = "| scenario | " + " | ".join(f"{v} p50 ms" for v in variants) + " |"
+    lines = ["**Median latency per scenario** (ms; change vs baseline with its 95% interval, negative is faster)",
+             "", head, "| --- |" + " ---: |" * len(variants)]
+    for s in d.scenarios(data):
+        row = []
+        for v in variants:
+            c = d.cell(data, s["name"], v)
+            if c is None or not c.get("applicable", True):
+                row.append("n/a")
+                continue
+            if not d.measured(c):
+                row.append(f"fails ({c.get('errors', 0)} errors)")
+                continue
+            iv = d.median_interval(c)
+            text = d.fmt_ms(iv.estimate if iv else c["latency"].get("p50_ms"))
+            comp = d.comparison(data, s["name"], v)
+            if comp and comp.get("comparable"):
+                r = comp["median_ratio"]
+                text += (f" ({d.fmt_change(r['estimate'] - 1)} [{d.fmt_change(r['low'] - 1)}, "
+                         f"{d.fmt_change(r['high'] - 1)}])")
+            elif c.get("errors"):
+                text += f", {c['errors']} errors"
+            row.append(text)
+        lines.append(f"| {md_escape(s['name'])} | " + " | ".join(md_escape(x) for x in row) + " |")
+    totals = (data.get("storage") or {}).get("totals") or {}
+    if totals:
+        sizes = [f"{v} {d.human_bytes(totals[v].get('total_bytes'))}" for v in d.variant_order(data)
+                 if isinstance(totals.get(v), dict)]
+        lines += ["", "**Storage** (all relations): " + ", ".join(sizes)]
+    findings = (data.get("security") or {}).get("findings") or []
+    if findings:
+        counts = []
+        for v in d.variant_order(data):
+            mine = [f for f in findings if f["variant"] == v and f.get("applicable", True)
+                    and f.get("kind") != "functional"]
+            if mine:
+                counts.append(f"{v} {sum(1 for f in mine if f.get('succeeded'))} of {len(mine)}")
+        lines += ["", "**Attacks that succeed**: " + ", ".join(counts)]
+    return lines

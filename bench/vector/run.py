@@ -1,0 +1,272 @@
+"""`bench run vector` end to end: dataset, ground truth, one index at a time (build,
+sweep, filtered search, drop), filtered search as a user under RLS on the variants'
+own tables, then the matched-recall comparison, verdicts and Pareto points; returns the
+results.json `vector` section.
+
+Needs: a seeded database; writes only bench_vector.* and bench_meta.vector_truth.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import psycopg
+
+from bench.errors import BenchError
+from bench.schema import Variant
+from bench.vector import configs as catalog_mod
+from bench.vector import dataset, matched, measure, truth
+from bench.vector.configs import Catalog, IndexConfig
+
+
+@dataclass(frozen=True)
+class VectorOptions:
+    configs: tuple[str, ...] = ()  # names from configs.toml; () = the defaults
+    targets: tuple[float, ...] = ()  # () = configs.toml's
+    queries: int | None = None  # held-out queries used (None: all stored)
+    clients: tuple[int, ...] = (1, 4)
+    rounds: int = 10
+    filtered_queries: int | None = None  # per selectivity (None: configs.toml's)
+    filtered: bool = True
+    rls: bool = True
+    source: str | None = None  # the variant whose documents are copied (None: the first seeded)
+    throughput_queries: int = 200  # per setting at N clients
+    prepass_queries: int = 100
+
+
+@dataclass
+class Timer:
+    phases: dict = field(default_factory=dict)
+
+    def add(self, name: str, seconds: float) -> None:
+        self.phases[name] = self.phases.get(name, 0.0) + seconds
+
+
+def run(conn: psycopg.Connection, dsn: str, variants: list[Variant], options: VectorOptions, note=print,
+        catalog: Catalog | None = None) -> dict:
+    began = time.perf_counter()
+    timer = Timer()
+    catalog = catalog or catalog_mod.load()
+    chosen = catalog.named(list(options.configs))
+    targets = sorted(set(options.targets or catalog.targets) | {catalog.verdict_target})
+    k = catalog.k
+    if options.rounds < 1 or any(c < 1 for c in options.clients):
+        raise BenchError("rounds and clients must be at least 1")
+
+    # ---- dataset, queries, filter cases, ground truth
+    ds_config = dataset.dataset_config(conn)
+    key = dataset.dataset_key(ds_config)
+    dim = int(ds_config["dim"])
+    source = options.source or variants[0].name
+    t0 = time.perf_counter()
+    scratch = dataset.ensure_scratch(conn, source, key, dim)
+    dataset.drop_indexes(conn)
+    timer.add("scratch_table", time.perf_counter() - t0)
+    if scratch.rows < k:
+        raise BenchError(f"the dataset has {scratch.rows} documents; recall@{k} needs at least {k}")
+    note(f"vector: {scratch.rows:,} documents x {dim} dims from {scratch.source} in {dataset.TABLE}"
+         + (f" (copied in {scratch.seconds:.1f} s)" if scratch.built else " (reused)"))
+    queries = dataset.load_queries(conn, options.queries)
+    n_filtered = options.filtered_queries or catalog.filtered_queries
+    kb_cases = dataset.filter_cases(conn, "knowledge_base_id", catalog.selectivities, queries, n_filtered, k) \
+        if options.filtered or options.rls else []
+    rls_variants, rls_skipped = _rls_variants(conn, variants) if options.rls else ([], [])
+    org_cases = dataset.filter_cases(conn, "organization_id", catalog.selectivities, queries, n_filtered, k) \
+        if rls_variants else []
+    requests = [truth.Request(int(qid), vec) for qid, vec in zip(queries.ids, queries.vectors)]
+    for case in kb_cases + org_cases:
+        requests += [truth.Request(int(queries.ids[q]), queries.vectors[q], case.column, v)
+                     for q, v in zip(case.query_index, case.values)]
+    t0 = time.perf_counter()
+    found_truth, truth_info = truth.ground_truth(conn, f"{key}:k{catalog.truth_k}", dataset.TABLE, requests,
+                                                 catalog.truth_k, progress=note)
+    timer.add("ground_truth", time.perf_counter() - t0)
+    truth_map = {r.key: n for r, n in zip(requests, found_truth)}
+    plain_truth = found_truth[:len(queries)]
+
+    # ---- one index at a time (the compared ones kept, within a budget, for the interleaved phase)
+    batches = [b for b in np.array_split(np.arange(len(queries)), options.rounds) if len(b)]
+    prepass = list(range(min(options.prepass_queries, len(queries))))
+    reference = catalog.reference().name
+    built: dict[tuple, str] = {}
+    indexes, points_by_config, filtered_rows = [], {}, []
+    kept: dict[str, tuple[IndexConfig, str]] = {}  # config -> (config, its search SQL), indexes still present
+    kept_bytes = 0
+    try:
+        for number, config in enumerate(chosen, start=1):
+            bkey = config.build_key(scratch.rows)
+            if bkey in built:  # the same index (e.g. lists = rows/1000 = 100 at 100K rows): measured once
+                first = built[bkey]
+                points_by_config[config.name] = [{**p, "config": config.name, "same_index_as": first}
+                                                 for p in points_by_config.get(first, [])]
+                indexes.append({"config": config.name, "same_index_as": first, **config.describe(scratch.rows)})
+                filtered_rows += [{**r, "config": config.name, "same_index_as": first}
+                                  for r in filtered_rows if r.get("config") == first and not r.get("same_index_as")]
+                note(f"vector: {config.name} is the same index as {first} at {scratch.rows:,} rows; measured once")
+                continue
+            built[bkey] = config.name
+            predicate = f"id <> -{number}"  # true for every row: lets kept indexes coexist (configs.index_ddl)
+            sql = config.storage.search_sql(dataset.TABLE, dim, k, where=predicate)
+            note(f"vector: building {config.name} ({config.method}, {config.storage.name}, "
+                 f"{_params(config.resolved_build(scratch.rows))})")
+            keep = False
+            try:
+                t0 = time.perf_counter()
+                info = measure.build_index(conn, config, dim, scratch.rows, catalog.build_settings, predicate)
+                timer.add("index_builds", time.perf_counter() - t0)
+                first_setting = config.settings()[0]
+                info.update(config.describe(scratch.rows), plan=measure.plan_summary(
+                    conn, measure.Job(sql, (queries.vectors[0], *first_setting.query_args)),
+                    measure.SEQSCAN_OFF + first_setting.gucs))
+                note(f"vector: built {config.name} in {info['build_s']:.1f} s, "
+                     f"{info['size_bytes'] / 2**20:.0f} MiB; sweeping {config.sweep_param}")
+                plan = measure.SweepPlan(config, sql, config.settings(), batches, prepass, max(targets),
+                                         sorted(set(options.clients) | {1}), options.throughput_queries, k)
+                result = asyncio.run(measure.sweep(dsn, plan, queries, plain_truth))
+                timer.add("sweeps", result.seconds)
+                info.update(prepass=result.prepass, sweep_stopped_after=result.pruned_after,
+                            measured_after_rounds=result.extended, sweep_s=result.seconds)
+                points_by_config[config.name] = result.points
+                if options.filtered and kb_cases:
+                    setting = _filter_setting(config, result.points, catalog.filtered_setting_target)
+                    t0 = time.perf_counter()
+                    where = f"{predicate} AND knowledge_base_id = $2::uuid"
+                    filtered_sql = config.storage.search_sql(dataset.TABLE, dim, k, where)
+                    runs = measure.scratch_runs(config, setting, filtered_sql, kb_cases, queries, truth_map,
+                                                config.iterative)
+                    rows = asyncio.run(measure.filtered(dsn, runs, k))
+                    for run_, row in zip(runs, rows):
+                        row["plan"] = measure.plan_summary(conn, run_.jobs[0], run_.gucs)
+                    filtered_rows += rows
+                    timer.add("filtered", time.perf_counter() - t0)
+                compared = config.name == reference or config.verdict or config.keep
+                keep = compared and kept_bytes + info["size_bytes"] <= catalog.interleave_max_bytes \
+                    and (config.name == reference or reference in kept)
+                info["kept_for_interleaved_phase"] = keep
+                indexes.append(info)
+            finally:
+                if keep:
+                    kept[config.name] = (config, sql)
+                    kept_bytes += info["size_bytes"]
+                else:
+                    measure.drop_index(conn, config)
+
+        # ---- interleaved phase: the kept indexes at their matched settings, round-robin
+        interleaved_results: dict[tuple[str, str], dict] = {}
+        arms = []
+        for name, (config, sql) in kept.items():
+            labels = {p["setting"] for t in targets if (p := matched.select(points_by_config[name], t))}
+            arms += [measure.Arm(name, s, sql) for s in config.settings() if s.label in labels]
+        if len(kept) > 1 and arms:
+            note(f"vector: interleaved rounds over {len(arms)} (index, setting) pairs of {', '.join(kept)}")
+            t0 = time.perf_counter()
+            interleaved_results = asyncio.run(measure.interleaved(dsn, arms, queries, batches, plain_truth, k))
+            timer.add("interleaved", time.perf_counter() - t0)
+            for config in chosen:  # the same index under another name (e.g. the review's rule at 100K rows)
+                first = built.get(config.build_key(scratch.rows))
+                if first != config.name and first in kept:
+                    interleaved_results.update({(config.name, s): {**r, "config": config.name, "same_index_as": first}
+                                                for (c, s), r in list(interleaved_results.items()) if c == first})
+    finally:
+        for config, _sql in kept.values():
+            measure.drop_index(conn, config)
+
+    # ---- as a user under RLS, on the variants' own tables and indexes
+    rls_rows = []
+    if rls_variants:
+        t0 = time.perf_counter()
+        to_id, orgs = dataset.doc_orgs(conn)
+        for variant in rls_variants:
+            note(f"vector: filtered search as users under RLS on {variant.name}")
+            users = {}
+            for uid, org in conn.execute(f'SELECT id::text, organization_id::text FROM "{variant.name}".users '
+                                         "ORDER BY id").fetchall():
+                users.setdefault(org, []).append(uid)
+            soft = bool(conn.execute("SELECT 1 FROM information_schema.columns WHERE table_schema = %s AND "
+                                     "table_name = 'documents' AND column_name = 'deleted_at'",
+                                     (variant.name,)).fetchone())
+            runs = measure.rls_runs(variant, kb_cases + org_cases, queries, truth_map, users, catalog.rls_settings,
+                                    catalog.rls_iterative, k, soft, to_id, orgs)
+            rows = asyncio.run(measure.filtered(dsn, runs, k))
+            for run_, row in zip(runs, rows):
+                row["plan"] = measure.plan_summary(conn, run_.jobs[0])
+            rls_rows += rows
+        timer.add("rls", time.perf_counter() - t0)
+
+    # ---- matched recall, verdicts, Pareto
+    variants_of = {c.name: c.variant for c in chosen}
+    matches = matched.matched(points_by_config, variants_of, targets)
+    for m in matches:
+        again = interleaved_results.get((m["config"], m.get("setting")))
+        m["interleaved_p50_ms"] = again["latency"].get("p50_ms") if again else None
+    comparisons = matched.compare(points_by_config, variants_of, reference, targets, interleaved_results)
+    judged = {c.variant: c.name for c in chosen if c.verdict and c.name != reference}
+    verdict_list = matched.verdict_records(comparisons, judged, catalog.verdict_target)
+    all_points = [p for ps in points_by_config.values() for p in ps]
+    timer.add("total", time.perf_counter() - began)
+    return {
+        "options": {**asdict(options), "targets": targets, "verdict_target": catalog.verdict_target, "k": k,
+                    "truth_k": catalog.truth_k, "configs": [c.name for c in chosen],
+                    "filtered_setting_target": catalog.filtered_setting_target,
+                    "rls_settings": dict(catalog.rls_settings)},
+        "method": ("recall@k against exact brute-force neighbours; latency of the query alone (scratch table) or of "
+                   "the whole request (BEGIN, identity, query, COMMIT; RLS rows). Sweeps: one index at a time, rounds "
+                   "rotate the settings. Comparisons: the compared indexes are kept (within interleave_max_mib) and "
+                   "their matched settings measured again in interleaved rounds (same query batch per round); a "
+                   "comparison from sweeps alone says interleaved = false"),
+        "dataset": {**scratch.as_dict(), "seed_config": ds_config, "queries": len(queries),
+                    "ground_truth": truth_info},
+        "build_settings": catalog.build_settings,
+        "indexes": indexes,
+        "sweeps": all_points,
+        "matched": matches,
+        "interleaved": list(interleaved_results.values()),
+        "comparisons": comparisons,
+        "filter_cases": [c.describe() for c in kb_cases + org_cases],
+        "filtered": filtered_rows,
+        "rls": rls_rows,
+        "rls_skipped": rls_skipped,
+        "pareto": matched.pareto(all_points),
+        "seconds": timer.phases,
+        "verdicts": verdict_list,
+    }
+
+
+def _rls_variants(conn: psycopg.Connection, variants: list[Variant]) -> tuple[list[Variant], list[dict]]:
+    """Variants whose documents table enforces row-level security (the policy is the
+    tenant filter); the others are listed with the reason."""
+    chosen, skipped = [], []
+    for v in variants:
+        row = conn.execute("SELECT c.relrowsecurity FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                           "WHERE n.nspname = %s AND c.relname = 'documents'", (v.name,)).fetchone()
+        if v.rls and row and row[0]:
+            chosen.append(v)
+        else:
+            skipped.append({"variant": v.name, "reason": "documents has no row-level security: requests carry the "
+                            "tenant filter themselves" if row else "no documents table"})
+    return chosen, skipped
+
+
+def _params(build: dict) -> str:
+    return ", ".join(f"{k}={v}" for k, v in build.items())
+
+
+def _filter_setting(config: IndexConfig, points: list[dict], target: float):
+    """The configuration's cheapest setting at the filter target (else its last measured)."""
+    chosen = matched.select(points, target) or points[-1]
+    return next(s for s in config.settings() if s.label == chosen["setting"])
+
+
+def errors(section: dict) -> int:
+    """Failed queries anywhere in the section (counted, never dropped)."""
+    return (sum(p.get("errors", 0) for p in section["sweeps"] if not p.get("same_index_as"))
+            + sum(r.get("errors", 0) for r in section["filtered"] if not r.get("same_index_as"))
+            + sum(r.get("errors", 0) for r in section["interleaved"] if not r.get("same_index_as"))
+            + sum(r.get("errors", 0) for r in section["rls"]))
+
+
+def leaks(section: dict) -> int:
+    return sum(r.get("leaks", 0) for r in section["rls"])
