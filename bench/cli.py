@@ -485,6 +485,9 @@ def _figure(verdict: dict) -> str:
     fig = verdict["figure"]
     if not fig:
         return "-"
+    if verdict["claim"] == "concurrency":  # a bound is None where the step load never reached it
+        show = lambda x: "untested" if x is None else f"{x:.1f}"
+        return f"{show(fig.get('estimate'))}x [{show(fig.get('low'))}, {show(fig.get('high'))}]"
     if verdict["claim"] == "security":
         return f"{fig['successful_attacks']} of {fig['attacks']} attacks succeed"
     if verdict["claim"] == "avg_latency":
@@ -519,6 +522,8 @@ def run_all(settings: config.Settings, scale: str) -> None:
                                resume=resume, console=err,
                                data_path=settings.data_dir if settings.embedded else None)
         _print_seed(report, report.load_seconds)
+    from bench.loadtest import options as load_options
+    from bench.loadtest.command import run_load
     from bench.report import render
     from bench.vector.command import run_vector
     from bench.vector.run import VectorOptions
@@ -526,11 +531,12 @@ def run_all(settings: config.Settings, scale: str) -> None:
     code, directory = _run_latency(settings, LatencyConfig(), [], [])
     _run_security(settings, [], run_dir=str(directory))
     vector_code, _ = run_vector(settings, VectorOptions(), [], run_dir=str(directory))
+    load_code, _, _ = run_load(settings, load_options.resolve({}), 0, [], run_dir=str(directory))
     paths = render(directory)  # a failed run still gets its report
     out.print(f"report: {paths['report.html']}", soft_wrap=True)
     out.print(f"summary: {paths['summary.md']}", soft_wrap=True)
-    if code or vector_code:
-        sys.exit(code or vector_code)
+    if code or vector_code or load_code:
+        sys.exit(code or vector_code or load_code)
 
 
 # ---- helpers ----------------------------------------------------------------------
@@ -627,8 +633,10 @@ def main(argv: list[str] | None = None) -> None:
 def _register_commands() -> None:
     """Commands that live in their own packages (they import this module lazily)."""
     from bench.report.command import compare_cmd, report_cmd
+    from bench.loadtest.command import load_cmd
     from bench.vector.command import vector_cmd
 
+    run_group.add_command(load_cmd)
     cli.add_command(report_cmd)
     cli.add_command(compare_cmd)
     run_group.add_command(vector_cmd)

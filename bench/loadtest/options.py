@@ -1,0 +1,193 @@
+"""The load test's options, each defined once and read the same way everywhere.
+
+An option is a Locust custom argument (`--bench-<name>`, shown in Locust's web UI unless
+secret), a `BENCH_*` environment variable, a key of `[tool.bench]` in pyproject.toml
+(`load_<name>`) and, for the ones `bench run load` exposes, a click flag (`--<name>`).
+Precedence: command line, then environment, then pyproject, then the default here.
+
+`bench run load` hands the values to its Locust processes as `--bench-*` arguments,
+except the DSN, which travels only in the environment (BENCH_DSN) so that no password
+shows in a process list. Locust's master forwards custom arguments to its workers when
+it starts them, but a worker's DSN is its own: a worker on another machine reaches the
+server by another address (see client.Runtime, which pins the DSN at process start).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Callable
+
+from bench.errors import BenchError
+
+
+def positive_int(text) -> int:
+    value = int(text)
+    if value < 1:
+        raise ValueError(f"must be >= 1, got {value}")
+    return value
+
+
+def seconds(text) -> float:
+    value = float(text)
+    if value < 0:
+        raise ValueError(f"must be >= 0, got {value}")
+    return value
+
+
+def steps(text) -> tuple[int, ...]:
+    """`10,20,50,100` -> increasing user counts."""
+    if isinstance(text, (tuple, list)):
+        values = tuple(int(x) for x in text)
+    else:
+        values = tuple(int(x) for x in str(text).replace(" ", "").split(",") if x)
+    if not values or any(v < 1 for v in values) or list(values) != sorted(set(values)):
+        raise ValueError(f"steps must be increasing positive user counts, got {text!r}")
+    return values
+
+
+def think(text) -> tuple[float, float]:
+    """Think time between a user's requests: `1` (constant) or `0.5-1.5` (uniform)."""
+    if isinstance(text, (tuple, list)):
+        low, high = (float(x) for x in text)
+    else:
+        low, _, high = str(text).partition("-")
+        low = float(low)
+        high = float(high) if high else low
+    if low < 0 or high < low:
+        raise ValueError(f"think time must be `S` or `MIN-MAX` seconds, got {text!r}")
+    return low, high
+
+
+def pool_size(text) -> int:
+    """Connections per worker process; 0 = auto (see client.pool_budget)."""
+    value = int(text)
+    if value < 0:
+        raise ValueError(f"must be >= 0, got {value}")
+    return value
+
+
+@dataclass(frozen=True)
+class Option:
+    name: str  # python name: parsed_options.bench_<name>, pyproject load_<name>
+    env: str
+    default: object
+    parse: Callable
+    help: str
+    cli: bool = True  # also a flag of `bench run load`
+    secret: bool = False  # never on a command line, masked in the web UI
+    in_web_ui: bool = True
+
+    @property
+    def dest(self) -> str:
+        return f"bench_{self.name}"
+
+    @property
+    def locust_flag(self) -> str:
+        return "--bench-" + self.name.replace("_", "-")
+
+    @property
+    def cli_flag(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+
+OPTIONS = (
+    Option("variant", "BENCH_LOAD_VARIANT", "hardened", str,
+           "Schema variant the simulated users run against (baseline, review, hardened, ...).", cli=False),
+    Option("dsn", "BENCH_DSN", None, str,
+           "Server under test (libpq DSN, superuser: requests switch to the API roles themselves).",
+           cli=False, secret=True, in_web_ui=False),
+    Option("seed", "BENCH_LOAD_SEED", 1, int, "Random seed of identities and request parameters."),
+    Option("think", "BENCH_LOAD_THINK", "0.5-1.5", think,
+           "Think time between a user's requests, seconds: S or MIN-MAX (uniform)."),
+    Option("pool_size", "BENCH_LOAD_POOL_SIZE", 0, pool_size,
+           "Connections per worker process (0: auto, 10 or less to respect max_connections)."),
+    Option("pool_timeout", "BENCH_LOAD_POOL_TIMEOUT", 10.0, seconds,
+           "Seconds a request may wait for a pooled connection before it fails."),
+    Option("steps", "BENCH_LOAD_STEPS", "20,50,100,200,500,1000", steps,
+           "Step load: concurrent users of each step, increasing."),
+    Option("step_seconds", "BENCH_LOAD_STEP_SECONDS", 4.0, seconds,
+           "Measured seconds of each step (after its warm-up)."),
+    Option("warmup_seconds", "BENCH_LOAD_WARMUP_SECONDS", 2.0, seconds,
+           "Unmeasured seconds at the start of each step (ramp to its users, then settle)."),
+    Option("results_file", "BENCH_LOAD_RESULTS_FILE", None, str,
+           "Where the step shape writes its per-step JSON (set by `bench run load`).", cli=False, in_web_ui=False),
+)
+BY_NAME = {o.name: o for o in OPTIONS}
+
+
+def _pyproject() -> dict:
+    from bench.config import _pyproject_options
+
+    return {k[len("load_"):]: v for k, v in _pyproject_options().items() if k.startswith("load_")}
+
+
+def default(option: Option):
+    """The value without a command-line flag: environment, pyproject, built-in default."""
+    if os.environ.get(option.env):
+        return os.environ[option.env]
+    return _pyproject().get(option.name, option.default)
+
+
+def parse(option: Option, value):
+    if value is None:
+        return None
+    try:
+        return option.parse(value)
+    except (TypeError, ValueError) as exc:
+        raise BenchError(f"{option.cli_flag} / {option.env}: {exc}") from None
+
+
+# ---- Locust ------------------------------------------------------------------------------
+def add_locust_arguments(parser) -> None:
+    """Register every option on Locust's parser (init_command_line_parser event)."""
+    for o in OPTIONS:
+        value = default(o)
+        kwargs = dict(default=None if value is None else str(value), help=o.help + f" [env {o.env}]",
+                      include_in_web_ui=o.in_web_ui)
+        if o.secret:
+            kwargs["is_secret"] = True
+        parser.add_argument(o.locust_flag, dest=o.dest, **kwargs)
+
+
+def from_locust(parsed_options) -> dict:
+    """{name: parsed value} from Locust's parsed options (falling back to the defaults
+    when a process runs without our arguments, e.g. a library user)."""
+    out = {}
+    for o in OPTIONS:
+        raw = getattr(parsed_options, o.dest, None) if parsed_options is not None else None
+        out[o.name] = parse(o, raw if raw not in (None, "") else default(o))
+    return out
+
+
+def locust_args(values: dict) -> list[str]:
+    """`--bench-*` arguments for a Locust process (secret options excluded)."""
+    args = []
+    for o in OPTIONS:
+        value = values.get(o.name)
+        if value is None or o.secret:
+            continue
+        if isinstance(value, tuple):
+            value = ",".join(str(v) for v in value) if o.name == "steps" else "-".join(str(v) for v in value)
+        args += [o.locust_flag, str(value)]
+    return args
+
+
+# ---- click -------------------------------------------------------------------------------
+def click_options(f):
+    """The cli=True options as flags of `bench run load` (values parsed later by `resolve`)."""
+    import click
+
+    for o in reversed([o for o in OPTIONS if o.cli]):
+        f = click.option(o.cli_flag, o.dest, default=None, metavar="VALUE",
+                         help=f"{o.help} [env {o.env}; default {o.default}]")(f)
+    return f
+
+
+def resolve(given: dict) -> dict:
+    """{name: value} for the command: flags given (by dest), else default()."""
+    out = {}
+    for o in OPTIONS:
+        raw = given.get(o.dest)
+        out[o.name] = parse(o, raw if raw is not None else default(o))
+    return out

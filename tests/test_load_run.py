@@ -1,0 +1,211 @@
+"""`bench run load` for real: a real server at tiny scale, real Locust processes (a local
+master and 2 workers), bounded in time. Every test that starts processes checks that
+none is left behind (and ends any it finds, by pid, before failing)."""
+
+from __future__ import annotations
+
+import csv
+import os
+import signal
+import time
+import uuid
+
+import psutil
+import psycopg
+import pytest
+
+from bench import cli, config, results
+from bench import schema as schemas
+from bench import verdicts
+from bench.loadtest import command, tenancy
+from bench.loadtest.command import load_cmd
+from scenarios import all_scenarios
+from tests.conftest import TEST_KEY, seed_tiny
+
+RUN = ["--workers", "2", "--steps", "12,24", "--step-seconds", "3", "--warmup-seconds", "2",
+       "--think", "0.05-0.15", "--pool-size", "4"]  # 2 steps x 5 s = a 10-second run per variant
+RUN_BOUND_S = 3 * (10 + command.STARTUP_SECONDS)  # the harness's own bound: the plan plus startup per variant
+
+
+@pytest.fixture(scope="module")
+def load_dsn(pg_server, template_db):
+    """A tiny dataset of this module's own: the load writes (inserts, updates, archives)."""
+    from bench import secrets
+
+    name = f"load_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(pg_server.admin_dsn, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_db}"')
+    old = os.environ.get(secrets.KEY_ENV)
+    os.environ[secrets.KEY_ENV] = TEST_KEY
+    secrets.key.cache_clear()
+    try:
+        seed_tiny(pg_server.dsn(name))
+    finally:
+        if old is None:
+            os.environ.pop(secrets.KEY_ENV, None)
+        else:
+            os.environ[secrets.KEY_ENV] = old
+        secrets.key.cache_clear()
+    yield pg_server.dsn(name)
+    with psycopg.connect(pg_server.admin_dsn, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def no_leftovers():
+    """After the test: no process we started may still run (ended here if one does)."""
+    before = {p.pid for p in psutil.Process().children(recursive=True)}
+    yield
+    left = [p for p in psutil.Process().children(recursive=True) if p.pid not in before]
+    for p in left:
+        try:
+            p.kill()
+        except psutil.NoSuchProcess:
+            pass
+    assert not left, f"processes left running: {[(p.pid, p.name()) for p in left]}"
+
+
+def bench_load(dsn: str, *args: str) -> int:
+    cli.run_group.add_command(load_cmd)  # what bench/cli.py registers; idempotent
+    with pytest.raises(SystemExit) as done:
+        cli.main(["--dsn", dsn, "run", "load", *args])
+    return done.value.code
+
+
+@pytest.fixture(scope="module")
+def tiny_run(load_dsn, tmp_path_factory):
+    """One headless run over every variant, shared by the assertions below."""
+    out = tmp_path_factory.mktemp("load")
+    before = {p.pid for p in psutil.Process().children(recursive=True)}
+    began = time.monotonic()
+    code = bench_load(load_dsn, *RUN, "--out", str(out))
+    elapsed = time.monotonic() - began
+    left = [p.pid for p in psutil.Process().children(recursive=True) if p.pid not in before]
+    (run_dir,) = out.iterdir()
+    return {"code": code, "elapsed": elapsed, "dir": run_dir, "data": results.load(run_dir), "left": left}
+
+
+@pytest.mark.timeout(400)
+def test_the_run_stops_by_itself_within_its_bound_and_leaves_no_process(tiny_run):
+    assert tiny_run["code"] == 0
+    assert tiny_run["elapsed"] < RUN_BOUND_S
+    assert tiny_run["left"] == []
+    load = tiny_run["data"]["load"]
+    for run in load["runs"]:
+        assert run["status"] == "completed", (run["variant"], run["status"], run["events"])
+        mine = [s for s in load["steps"] if s["variant"] == run["variant"]]
+        assert [s["users"] for s in mine] == [12, 24]
+        assert all(p["exit_code"] == 0 for p in run["processes"]), run["processes"]
+        assert [p["role"] for p in run["processes"]] == ["master", "worker-1", "worker-2"]
+        for s in mine:
+            assert s["users_running"] == s["users"] and s["requests"] > 0 and s["rps"] > 0
+            assert s["p95_ms"] is not None and s["pool"]["size_per_process"] == 4 and s["pool"]["processes"] == 2
+
+
+@pytest.mark.timeout(400)
+def test_every_scenario_has_locust_stats_on_every_variant(tiny_run):
+    folder = tiny_run["dir"] / "locust"
+    catalog = all_scenarios()
+    for variant in schemas.variants():
+        with (folder / f"{variant.name}_stats.csv").open() as f:
+            rows = {r["Name"]: r for r in csv.DictReader(f) if r["Type"] == variant.name}
+        wanted = {name for name, s in catalog.items() if s.query_for(variant)}
+        assert set(rows) == wanted, (variant.name, wanted ^ set(rows))
+        for name in wanted:
+            assert int(rows[name]["Request Count"]) > 0, (variant.name, name)
+        assert (folder / f"{variant.name}_stats_history.csv").exists()
+        assert (folder / f"{variant.name}.steps.json").exists()
+    for s in tiny_run["data"]["load"]["steps"]:
+        assert s["failure_ratio"] == 0.0, (s["variant"], s["users"], s["samples"])
+
+
+@pytest.mark.timeout(400)
+def test_no_cross_tenant_rows_on_hardened_and_review_findings_are_reported(tiny_run):
+    load = tiny_run["data"]["load"]
+    findings = {(f["variant"], f["scenario"]): f for f in load["security"]["cross_tenant"]}
+    hardened = [f for (v, _s), f in findings.items() if v == "hardened"]
+    assert sum(f["rows_checked"] for f in hardened) > 0  # the check ran on real rows
+    assert sum(f["cross_tenant_requests"] for f in hardened) == 0
+    assert load["security"]["cross_tenant_requests"]["hardened"] == 0
+    for (variant, scenario), f in findings.items():  # every leak is reported, with its explanation if known
+        if f["cross_tenant_requests"]:
+            assert f["known"] == tenancy.KNOWN_LEAKS[(scenario, variant)]
+    review_leaks = sum(f["cross_tenant_requests"] for (v, _s), f in findings.items() if v == "review")
+    if review_leaks:  # findings also appear as Locust failures, not only in results.json
+        text = (tiny_run["dir"] / "locust" / "review_failures.csv").read_text()
+        assert "CrossTenantRows" in text
+    assert any(f["checked"] for f in findings.values()) and any(f["unchecked"] for f in findings.values())
+
+
+@pytest.mark.timeout(400)
+def test_verdicts_and_the_report_contract(tiny_run):
+    data = tiny_run["data"]
+    load = data["load"]
+    concurrency = {v["variant"]: v for v in data["verdicts"] if v["claim"] == "concurrency"}
+    assert set(concurrency) == {"review", "hardened"}
+    for v in concurrency.values():  # every variant held both steps: the ratio has no upper bound
+        assert v["verdict"] == verdicts.INCONCLUSIVE and "untested upper bound" in v["note"]
+    assert all(c["at_least"] and c["users"] == 24 for c in load["capacity"].values())
+    assert load["config"]["pool_size_per_process"] == 4 and load["config"]["workers"] == 2
+    assert "password" not in str(load["config"]).lower()
+
+
+def test_the_tenant_check_catches_a_row_of_another_organisation(load_dsn):
+    checker = tenancy.TenantChecker(load_dsn)
+    try:
+        with psycopg.connect(load_dsn) as conn:
+            (org_a, doc_a), (org_b, doc_b) = conn.execute(
+                "SELECT DISTINCT ON (organization_id) organization_id, id FROM hardened.documents "
+                "ORDER BY organization_id, id LIMIT 2").fetchall()
+            public = conn.execute("SELECT id, organization_id FROM hardened.capabilities WHERE status = 'published' "
+                                  "AND approval_status = 'approved' AND deleted_at IS NULL LIMIT 1").fetchone()
+        mine = checker.check("hardened", "documents_by_kb", ["id", "title"], [(doc_a, "t")], org_a)
+        assert mine.checked and mine.rows == 1 and not mine.foreign
+        theirs = checker.check("hardened", "similar_documents", ["id", "title"], [(doc_a, "t"), (doc_b, "u")], org_a)
+        assert theirs.foreign == [doc_b]
+        other_org = org_b if public[1] == org_a else org_a
+        market = checker.check("hardened", "marketplace_browse", ["id"], [(public[0],)], other_org)
+        assert not market.foreign  # the marketplace is public by design
+        assert not checker.check("hardened", "capability_stats", ["category"], [("x",)], org_a).checked
+    finally:
+        checker.close()
+
+
+@pytest.mark.timeout(300)
+def test_a_killed_worker_is_reported_not_hidden(load_dsn, tmp_path, no_leftovers):
+    killed = []
+
+    def observer(event, launch, done):
+        if event == "step" and not killed:  # after the first finished step, SIGKILL worker 1
+            worker = launch.workers[0]
+            os.kill(worker.pid, signal.SIGKILL)
+            killed.append(worker.pid)
+
+    values = command.opts.resolve({"bench_steps": "8,16,24", "bench_step_seconds": "3", "bench_warmup_seconds": "1",
+                                   "bench_think": "0.05-0.1", "bench_pool_size": "3"})
+    code, run_dir, section = command.run_load(config.resolve(dsn=load_dsn), values, 2, ["hardened"],
+                                              out_dir=str(tmp_path), observer=observer)
+    assert killed and code == 1
+    (run,) = section["runs"]
+    assert run["status"] == "worker lost"
+    assert any(e["event"] == "worker exited" and e["exit_code"] == -signal.SIGKILL for e in run["events"])
+    assert any(e["event"] == "worker lost" for e in run["events"])  # the master noticed too
+    measured = section["steps"]
+    assert 1 <= len(measured) < 3 and measured[0]["users"] == 8  # the ramp ended; step 1 kept
+    assert not psutil.pid_exists(killed[0]) or psutil.Process(killed[0]).status() == psutil.STATUS_ZOMBIE
+    stored = results.load(run_dir)["load"]
+    assert stored["capacity"]["hardened"]["status"] == "worker lost"
+
+
+@pytest.mark.timeout(120)
+def test_a_run_that_overruns_its_budget_is_stopped_and_reported(load_dsn, tmp_path, monkeypatch, no_leftovers):
+    monkeypatch.setattr(command, "time_budget", lambda values: 6.0)
+    values = command.opts.resolve({"bench_steps": "5,10,15,20", "bench_step_seconds": "10",
+                                   "bench_warmup_seconds": "1", "bench_pool_size": "2"})
+    began = time.monotonic()
+    code, _run_dir, section = command.run_load(config.resolve(dsn=load_dsn), values, 0, ["hardened"],
+                                               out_dir=str(tmp_path))
+    assert time.monotonic() - began < 6.0 + command.STOP_SECONDS + 15
+    assert code == 1
+    (run,) = section["runs"]
+    assert run["status"] == "timed out" and any(e["event"] == "timed out" for e in run["events"])
