@@ -151,6 +151,16 @@ def schema_drop(settings: config.Settings, only: tuple[str, ...], force: bool) -
         for variant in chosen:
             dropped = schemas.drop(conn, variant, force=force)
             out.print(f"{variant.name}: {'dropped' if dropped else 'not present'}")
+        _drop_vector_scratch_after_last_variant(conn)
+
+
+def _drop_vector_scratch_after_last_variant(conn) -> None:
+    """The vector scratch copy is derived from the variants' documents: it goes with the last one."""
+    from bench.vector import dataset as vector_dataset
+
+    remaining = [v for v, phase in schemas.applied(conn) if phase == "pre" and v != schemas.SHARED]
+    if not remaining and vector_dataset.drop_scratch(conn):
+        out.print(f"{vector_dataset.SCHEMA}: dropped (the vector benchmark's scratch copy and ground truth)")
 
 
 @schema.command("status")

@@ -14,6 +14,10 @@ from seed.embeddings import DEFAULT_DIFFICULTY
 SCALES_FILE = Path(__file__).with_name("scales.toml")
 DEFAULT_SCALE = "small"
 DERIVED = ("project_members", "dashboard_data_sources")
+# Bump when a change to seed/ alters the rows or vectors a config produces: a database
+# seeded by another generator version is then refused instead of silently reused, and
+# the vector benchmark's cached scratch copy and ground truth are rebuilt.
+GENERATOR_VERSION = 2
 
 
 def scales() -> dict[str, dict[str, int]]:
@@ -29,6 +33,7 @@ class SeedConfig:
     dim: int = 384
     difficulty: float = DEFAULT_DIFFICULTY
     anchor: str = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc).date().isoformat())
+    generator: int = GENERATOR_VERSION
 
     @property
     def anchor_time(self) -> dt.datetime:

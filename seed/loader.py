@@ -112,6 +112,11 @@ def prepare(conn: psycopg.Connection, config: SeedConfig, *, resume: bool) -> di
     wanted = config.as_dict()
     if recorded and loaded:
         old = recorded[0]
+        if old.get("generator", 1) != wanted["generator"]:
+            raise BenchError(
+                f"this database holds data of seed generator {old.get('generator', 1)}, this harness writes "
+                f"generator {wanted['generator']} (other rows and vectors); drop it first: `bench schema drop --force`"
+            )
         if old != wanted and not (resume and _same_data(old, wanted)):
             raise BenchError(
                 f"this database already holds seed {_label(old)}; asked for {_label(wanted)}. "
@@ -303,22 +308,21 @@ def _ready(_i: int) -> bool:
 
 
 def store_query_vectors(conn: psycopg.Connection, config: SeedConfig) -> int:
-    """The held-out query set, saved once per database beside the data."""
+    """The held-out query set, rewritten beside the data on every seed run (a few hundred
+    rows): a set left over from another seed of this database would not match its documents."""
     n = config.counts.get("query_vectors", 0)
-    conn.execute(
-        f"""CREATE TABLE IF NOT EXISTS bench_meta.query_vectors (
-               id integer PRIMARY KEY, knowledge_base_id uuid NOT NULL,
-               organization_id uuid NOT NULL, embedding public.vector({config.dim}) NOT NULL)"""
-    )
-    if conn.execute("SELECT count(*) FROM bench_meta.query_vectors").fetchone()[0] == n:
-        return n
     plan = Plan(config.seed, config.counts)
     topics = TopicModel(config.seed, config.dim, n_topics(config.counts["documents"]), config.difficulty)
     ctx = Context(config.seed, plan, None, topics, config.anchor_time, b"")
     kbs, orgs, vectors = query_vectors(ctx, n)
     register_vector(conn)
     with conn.transaction():
-        conn.execute("DELETE FROM bench_meta.query_vectors")
+        conn.execute("DROP TABLE IF EXISTS bench_meta.query_vectors")  # its dimension may differ too
+        conn.execute(
+            f"""CREATE TABLE bench_meta.query_vectors (
+                   id integer PRIMARY KEY, knowledge_base_id uuid NOT NULL,
+                   organization_id uuid NOT NULL, embedding public.vector({config.dim}) NOT NULL)"""
+        )
         with conn.cursor().copy(
             "COPY bench_meta.query_vectors (id, knowledge_base_id, organization_id, embedding) FROM STDIN (FORMAT BINARY)"
         ) as copy:

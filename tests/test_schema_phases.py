@@ -84,3 +84,23 @@ def test_a_variant_can_extend_another(db, toy_root):
     assert db.execute("SELECT to_regclass('child.items_v')").fetchone()[0] == "child.items_v"
     assert db.execute("SELECT obj_description('child'::regnamespace)").fetchone()[0] == "child of toy"
     assert db.execute("SELECT to_regnamespace('toy')").fetchone()[0] is None  # the parent itself is untouched
+
+
+def test_dropping_the_last_variant_drops_the_vector_scratch(db, db_dsn, run_bench):
+    def vector_leftovers():
+        return db.execute("SELECT to_regnamespace('bench_vector'), to_regclass('bench_meta.vector_truth')").fetchone()
+
+    env = {"BENCH_DSN": db_dsn}
+    assert run_bench("schema", "apply", "--only", "baseline", "--only", "review", env=env).returncode == 0
+    db.execute("CREATE SCHEMA bench_vector")  # what `bench run vector` leaves behind
+    db.execute("CREATE TABLE bench_vector.documents (id int)")
+    db.execute("CREATE TABLE bench_meta.vector_truth (dataset text)")
+
+    partial = run_bench("schema", "drop", "--only", "review", "--force", env=env)
+    assert partial.returncode == 0, partial.stderr
+    assert vector_leftovers() == ("bench_vector", "bench_meta.vector_truth")  # baseline still uses it
+
+    last = run_bench("schema", "drop", "--only", "baseline", "--force", env=env)
+    assert last.returncode == 0, last.stderr
+    assert "bench_vector: dropped" in last.stdout
+    assert vector_leftovers() == (None, None)

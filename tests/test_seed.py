@@ -186,3 +186,29 @@ def test_resume_after_kill_9_gives_exact_rows(db_dsn, second_db):
     with psycopg.connect(db_dsn) as a, psycopg.connect(second_db) as b:
         assert a.execute("SELECT count(*), count(DISTINCT id) FROM baseline.documents").fetchone() == (30000, 30000)
         assert checks.checksums(a, "baseline") == checks.checksums(b, "baseline")
+
+
+def _query_vectors_digest(conn) -> str:
+    return conn.execute("SELECT md5(string_agg(embedding::text, ',' ORDER BY id)) FROM bench_meta.query_vectors"
+                        ).fetchone()[0]
+
+
+def test_a_reseed_replaces_the_held_out_queries(shared_tiny_dsn, db_dsn):
+    """Queries left by an earlier seed of the same database would not match its documents."""
+    from bench import schema as schemas
+
+    seed_tiny(db_dsn, only=["baseline"], difficulty=0.5)
+    with psycopg.connect(db_dsn, autocommit=True) as conn:
+        easier = _query_vectors_digest(conn)
+        schemas.drop(conn, schemas.select(["baseline"])[0], force=True)
+    seed_tiny(db_dsn, only=["baseline"])  # the default difficulty, as the shared database
+    with psycopg.connect(db_dsn) as conn, psycopg.connect(shared_tiny_dsn) as shared:
+        assert _query_vectors_digest(conn) == _query_vectors_digest(shared) != easier
+
+
+def test_data_of_another_generator_version_is_refused(db_dsn):
+    seed_tiny(db_dsn, only=["baseline"])
+    with psycopg.connect(db_dsn, autocommit=True) as conn:
+        conn.execute("UPDATE bench_meta.seed_run SET config = config - 'generator'")  # as seeded before versions
+    with pytest.raises(BenchError, match="seed generator 1, this harness writes generator 2"):
+        seed_tiny(db_dsn, only=["baseline"])

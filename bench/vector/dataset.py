@@ -41,7 +41,7 @@ def dataset_config(conn: psycopg.Connection) -> dict:
 
 def dataset_key(config: dict) -> str:
     """What decides the vectors (the anchor date does not)."""
-    wanted = {k: config[k] for k in ("seed", "dim", "difficulty", "counts")}
+    wanted = {k: config.get(k) for k in ("seed", "dim", "difficulty", "counts", "generator")}
     return hashlib.sha256(json.dumps(wanted, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -94,6 +94,17 @@ def _ensure_scratch(conn: psycopg.Connection, source: str, key: str, dim: int) -
     conn.execute(f"VACUUM (ANALYZE) {TABLE}")
     rows = conn.execute(f"SELECT count(*) FROM {TABLE}").fetchone()[0]
     return Scratch(key, source, rows, dim, True, time.perf_counter() - began)
+
+
+def drop_scratch(conn: psycopg.Connection) -> bool:
+    """Delete the scratch copy and its cached ground truth; False if there was none."""
+    existed = conn.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", (SCHEMA,)).fetchone() is not None
+    with conn.transaction():
+        conn.execute(f"DROP SCHEMA IF EXISTS {SCHEMA} CASCADE")
+        if conn.execute("SELECT to_regclass('bench_meta.vector_truth')").fetchone()[0]:
+            conn.execute("DROP TABLE bench_meta.vector_truth")
+            existed = True
+    return existed
 
 
 def drop_indexes(conn: psycopg.Connection) -> None:
