@@ -131,8 +131,11 @@ def test_matched_recall_picks_the_cheapest_setting_and_reports_what_cannot_reach
         weak = rows[(t, "weak")]
         assert weak["reached"] is False and weak["best_recall"] == 0.94 and "cannot reach" in weak["note"]
     comps = {(c["target"], c["config"]): c for c in matched.compare(points, variants, "ref", [0.90, 0.95, 0.99])}
-    fast = comps[(0.95, "fast")]  # 2 ms vs 8 ms in every round: 75% faster, a tight interval
-    assert fast["comparable"] and fast["improvement"]["estimate"] == pytest.approx(0.75)
+    # at exactly 0.95: fast 1 + (0.95-0.92)/(0.97-0.92) * (2-1) = 1.6 ms, ref 4 + 0.8 * (8-4) = 7.2 ms
+    fast = comps[(0.95, "fast")]
+    assert (fast["setting_below"], fast["setting"], fast["weight"]) == ("p=1", "p=2", pytest.approx(0.6))
+    assert fast["median_ms"] == pytest.approx(1.6) and fast["reference_median_ms"] == pytest.approx(7.2)
+    assert fast["comparable"] and fast["improvement"]["estimate"] == pytest.approx(1 - 1.6 / 7.2)
     assert fast["verdict"] == verdicts.CONFIRMED
     assert comps[(0.95, "weak")]["comparable"] is False and comps[(0.95, "weak")]["why"] == "unreached"
     assert comps[(0.90, "weak")]["comparable"]  # below its ceiling it is compared
@@ -142,11 +145,28 @@ def test_matched_recall_picks_the_cheapest_setting_and_reports_what_cannot_reach
     assert verdict["review"]["verdict"] == verdicts.INCONCLUSIVE
     assert "weak cannot reach recall 0.95 (best 0.940 at p=3)" in verdict["review"]["note"]
     # interleaved rounds replace the sweeps' where both sides have them
-    again = {("fast", "p=2"): {"round_medians_ms": [8.0] * 5, "errors": 0},
-             ("ref", "p=3"): {"round_medians_ms": [8.0] * 5, "errors": 0}}
+    again = {(c, s): {"round_medians_ms": [8.0] * 5, "errors": 0}
+             for c, s in (("fast", "p=1"), ("fast", "p=2"), ("ref", "p=2"), ("ref", "p=3"))}
     same = next(c for c in matched.compare(points, variants, "ref", [0.95], again) if c["config"] == "fast")
     assert same["interleaved"] and same["improvement"]["estimate"] == pytest.approx(0.0)
     assert same["verdict"] == verdicts.REFUTED
+    del again[("ref", "p=2")]  # a bracketing setting not re-measured: the sweeps decide, both sides alike
+    swept = next(c for c in matched.compare(points, variants, "ref", [0.95], again) if c["config"] == "fast")
+    assert not swept["interleaved"] and swept["improvement"]["estimate"] == pytest.approx(1 - 1.6 / 7.2)
+
+
+def test_matched_recall_holds_recall_equal_whatever_the_overshoot():
+    """Two runs of the same curves whose settings land either side of the target: the
+    reaching settings' latencies jump, the figure at exactly the target barely moves."""
+    def gain(ref_recalls, fast_recalls):
+        points = {"ref": _curve("ref", ref_recalls, [1.5, 2.0, 2.6]),
+                  "fast": _curve("fast", fast_recalls, [1.2, 1.5, 1.8])}
+        (c,) = matched.compare(points, {"ref": "baseline", "fast": "hardened"}, "ref", [0.95])
+        return c["improvement"]["estimate"]
+
+    first = gain([0.899, 0.955, 0.994], [0.910, 0.946, 0.962])  # fast needs its third setting
+    second = gain([0.886, 0.949, 0.995], [0.911, 0.953, 0.974])  # the reference does
+    assert abs(first - second) < 0.1
 
 
 def test_pareto_front():

@@ -9,8 +9,16 @@ points are in sweep order, cheapest first.
 
 For each target recall, each configuration's cheapest setting reaching it is selected
 (the first in sweep order: the swept parameter only adds work); one that never reaches
-it is reported with its best recall, never dropped. Latencies are compared there with a
-bootstrap interval over rounds, which gives the `vector_speedup` verdict.
+it is reported with its best recall, never dropped. That is the setting to deploy.
+
+The comparison holds recall exactly equal: each side's latency at the target is
+interpolated (linearly in recall, round by round) between the setting that reaches it
+and the one just before it in the sweep. Comparing the reaching settings themselves
+would credit whichever side happens to overshoot the target less, and a rebuilt index
+(HNSW and IVFFlat builds are randomised) moves a setting across the target, flipping
+the verdict between runs; the interpolated figure moves with the curve, a little.
+Latencies are compared with a bootstrap interval over the paired rounds, which gives
+the `vector_speedup` verdict.
 """
 
 from __future__ import annotations
@@ -29,6 +37,29 @@ def select(points: list[dict], target: float) -> dict | None:
         if usable(point) and point["recall"] >= target:
             return point
     return None
+
+
+def bracket(points: list[dict], target: float) -> tuple[dict | None, dict] | None:
+    """(below, above) around `target`: `above` is select()'s point, `below` the usable
+    point just before it in sweep order when it falls short of the target (None when the
+    cheapest setting already reaches it). None when nothing reaches the target."""
+    ok = [p for p in points if usable(p)]
+    for i, point in enumerate(ok):
+        if point["recall"] >= target:
+            below = ok[i - 1] if i and ok[i - 1]["recall"] < target else None
+            return below, point
+    return None
+
+
+def at_recall(below: dict | None, above: dict, target: float) -> tuple[np.ndarray, float]:
+    """Per-round latency at exactly `target` recall, and the weight on `above`: linear in
+    recall between the bracketing settings; `above` alone when nothing cheaper was
+    measured (an upper bound: the cheapest setting already overshoots)."""
+    rounds = np.asarray(above["round_medians_ms"], float)
+    if below is None:
+        return rounds, 1.0
+    weight = (target - below["recall"]) / (above["recall"] - below["recall"])
+    return (1 - weight) * np.asarray(below["round_medians_ms"], float) + weight * rounds, weight
 
 
 def usable(point: dict) -> bool:
@@ -62,21 +93,22 @@ def matched(points_by_config: dict[str, list[dict]], variants: dict[str, str], t
 
 def compare(points_by_config: dict[str, list[dict]], variants: dict[str, str], reference: str,
             targets: list[float], interleaved: dict[tuple[str, str], dict] | None = None) -> list[dict]:
-    """Every other configuration against the reference at each target: latency ratio
-    (per-round medians, paired by round) with its bootstrap interval, and improvement.
-    Where both sides' selected settings were measured in the interleaved phase
-    (`interleaved[(config, setting)]`), those rounds are used; else the sweeps' (measured
-    one after another: paired by query batch, not by time)."""
+    """Every other configuration against the reference at each target: latency ratio at
+    exactly the target recall (per-round, see at_recall) with its bootstrap interval, and
+    improvement. Where every bracketing setting of both sides was measured in the
+    interleaved phase (`interleaved[(config, setting)]`), those rounds are used; else the
+    sweeps' (measured one after another: paired by query batch, not by time)."""
     interleaved = interleaved or {}
     low = verdicts.targets()[CLAIM]["low"]
     out = []
     ref_points = points_by_config.get(reference, [])
     for target in targets:
-        ref = select(ref_points, target)
+        ref_pair = bracket(ref_points, target)
         for name, points in points_by_config.items():
             if name == reference:
                 continue
-            mine = select(points, target)
+            mine_pair = bracket(points, target)
+            mine, ref = mine_pair and mine_pair[1], ref_pair and ref_pair[1]
             record = {"target": target, "config": name, "variant": variants.get(name), "reference": reference,
                       "comparable": False, "setting": mine and mine["setting"],
                       "reference_setting": ref and ref["setting"]}
@@ -84,22 +116,50 @@ def compare(points_by_config: dict[str, list[dict]], variants: dict[str, str], r
             if reason:
                 out.append({**record, "why": reason[0], "reason": reason[1]})
                 continue
-            a, b = interleaved.get((name, mine["setting"])), interleaved.get((reference, ref["setting"]))
-            together = a is not None and b is not None
+            again_mine, again_ref = _remeasured(mine_pair, name, interleaved), _remeasured(ref_pair, reference,
+                                                                                          interleaved)
+            together = again_mine is not None and again_ref is not None
             if together:
-                mine, ref = {**mine, **a, "recall": mine["recall"]}, {**ref, **b, "recall": ref["recall"]}
-                reason = _why_not(ref, mine, name, reference, target, points, ref_points)
+                mine_pair, ref_pair = again_mine, again_ref
+                reason = _pair_problem(mine_pair + ref_pair)
                 if reason:
                     out.append({**record, "interleaved": True, "why": reason[0], "reason": reason[1]})
                     continue
-            ratio = stats.bootstrap_ratio(np.array(mine["round_medians_ms"]), np.array(ref["round_medians_ms"]))
+            mine_rounds, mine_weight = at_recall(*mine_pair, target)
+            ref_rounds, ref_weight = at_recall(*ref_pair, target)
+            ratio = stats.bootstrap_ratio(mine_rounds, ref_rounds)
             gain = verdicts.improvement(ratio)
             out.append({**record, "comparable": True, "interleaved": together, "recall": mine["recall"],
-                        "reference_recall": ref["recall"], "median_ms": float(np.mean(mine["round_medians_ms"])),
-                        "reference_median_ms": float(np.mean(ref["round_medians_ms"])),
+                        "reference_recall": ref["recall"],
+                        "setting_below": mine_pair[0] and mine_pair[0]["setting"], "weight": round(mine_weight, 3),
+                        "reference_setting_below": ref_pair[0] and ref_pair[0]["setting"],
+                        "reference_weight": round(ref_weight, 3),
+                        "median_ms": float(np.mean(mine_rounds)), "reference_median_ms": float(np.mean(ref_rounds)),
                         "median_ratio": ratio.as_dict(), "improvement": gain.as_dict(),
                         "verdict": verdicts.at_least(gain, low)})
     return out
+
+
+def _remeasured(pair: tuple, name: str, interleaved: dict) -> tuple | None:
+    """The bracketing points with their interleaved rounds, or None if one was not re-measured."""
+    out = []
+    for point in pair:
+        if point is not None:
+            again = interleaved.get((name, point["setting"]))
+            if again is None:
+                return None
+            point = {**point, **again, "recall": point["recall"]}
+        out.append(point)
+    return tuple(out)
+
+
+def _pair_problem(points: tuple) -> tuple[str, str] | None:
+    present = [p for p in points if p is not None]
+    if any(p.get("errors") for p in present):
+        return "errors", "failed queries in the measurement"
+    if len({len(p.get("round_medians_ms") or []) for p in present}) != 1 or not present[0].get("round_medians_ms"):
+        return "unpaired", "rounds not paired"
+    return None
 
 
 def _why_not(ref, mine, name, reference, target, points, ref_points) -> tuple[str, str] | None:
@@ -149,8 +209,9 @@ def verdict_records(comparisons: list[dict], judged: dict[str, str], verdict_tar
                                                f"{at['reason']}; {others}" if others else at["reason"]))
             continue
         gain = at["improvement"]
-        note = (f"{config} ({at['setting']}) vs {at['reference']} ({at['reference_setting']}) at recall@10 >= "
-                f"{verdict_target:.2f}: {at['median_ms']:.2f} vs {at['reference_median_ms']:.2f} ms median, "
+        note = (f"{config} ({_span(at, '')}) vs {at['reference']} ({_span(at, 'reference_')}) at recall@10 = "
+                f"{verdict_target:.2f}, latency interpolated between the settings that bracket it: "
+                f"{at['median_ms']:.2f} vs {at['reference_median_ms']:.2f} ms median, "
                 + ("interleaved rounds" if at.get("interleaved") else
                    "from sweeps measured one after another (machine drift between them not controlled)"))
         high = verdicts.targets()[CLAIM]["high"]
@@ -160,6 +221,11 @@ def verdict_records(comparisons: list[dict], judged: dict[str, str], verdict_tar
             note += f"; other levels: {others}"
         out.append(verdicts.verdict_record(CLAIM, variant, at["verdict"], gain, note))
     return out
+
+
+def _span(comparison: dict, side: str) -> str:
+    below, above = comparison.get(f"{side}setting_below"), comparison[f"{side}setting"]
+    return f"{below} .. {above}" if below else f"{above}, the cheapest setting swept"
 
 
 def _short(comparison: dict) -> str:

@@ -158,7 +158,8 @@ def run(conn: psycopg.Connection, dsn: str, variants: list[Variant], options: Ve
         interleaved_results: dict[tuple[str, str], dict] = {}
         arms = []
         for name, (config, sql) in kept.items():
-            labels = {p["setting"] for t in targets if (p := matched.select(points_by_config[name], t))}
+            labels = {p["setting"] for t in targets if (pair := matched.bracket(points_by_config[name], t))
+                      for p in pair if p}
             arms += [measure.Arm(name, s, sql) for s in config.settings() if s.label in labels]
         if len(kept) > 1 and arms:
             note(f"vector: interleaved rounds over {len(arms)} (index, setting) pairs of {', '.join(kept)}")
