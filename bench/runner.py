@@ -74,7 +74,7 @@ class Request:
     setup: identity.Setup
     sql: str
     values: list
-    expect_rows: bool
+    is_write: bool  # must return a row; rolled back, so the dataset stays as seeded
 
 
 def requests_for(scenario: Scenario, variant: Variant, population, rng: np.random.Generator, n: int) -> list[Request]:
@@ -92,10 +92,18 @@ def requests_for(scenario: Scenario, variant: Variant, population, rng: np.rando
 
 
 async def execute(conn: asyncpg.Connection, request: Request) -> int:
-    async with conn.transaction():
+    """One request in its own transaction; a write is rolled back (docs/decisions.md:
+    every run measures the seeded data, and runs can be compared)."""
+    transaction = conn.transaction()
+    await transaction.start()
+    try:
         await conn.execute(request.setup.sql, *request.setup.values)
         rows = await conn.fetch(request.sql, *request.values)
-    if request.expect_rows and not rows:
+    except BaseException:
+        await transaction.rollback()
+        raise
+    await (transaction.rollback() if request.is_write else transaction.commit())
+    if request.is_write and not rows:
         raise NoRows("the write changed no row (refused by RLS or a missing policy)")
     return len(rows)
 

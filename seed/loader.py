@@ -340,7 +340,8 @@ def verify_counts(conn: psycopg.Connection, plan: Plan, variant: str, tables: se
             continue
         counts[name] = conn.execute(f'SELECT count(*) FROM "{variant}"."{name}"').fetchone()[0]
         if counts[name] != plan.total(name):
-            raise BenchError(f"{variant}.{name} holds {counts[name]} rows, expected {plan.total(name)}")
+            raise BenchError(f"{variant}.{name} holds {counts[name]} rows, expected {plan.total(name)}: the data "
+                             "changed since it was seeded; `bench schema drop --force`, then seed again")
     return counts
 
 

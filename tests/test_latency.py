@@ -14,6 +14,7 @@ import pytest
 from bench import cli, latency, results, runner, stats
 from bench import schema as schemas
 from scenarios import Query, Scenario, all_scenarios
+from seed import checks
 from scenarios.population import load as load_population
 from tests.conftest import seed_tiny
 
@@ -33,6 +34,7 @@ def test_placeholders_must_match_args():
 
 
 def test_tiny_run_covers_every_scenario_and_writes_results(tiny_dsn, tmp_path, capsys):
+    seeded = _checksums(tiny_dsn)
     with pytest.raises(SystemExit) as done:
         cli.main(["--dsn", tiny_dsn, "run", "latency", "--rounds", "2", "--requests", "6", "--warmup", "2",
                   "--out", str(tmp_path)])
@@ -54,11 +56,17 @@ def test_tiny_run_covers_every_scenario_and_writes_results(tiny_dsn, tmp_path, c
                 assert "error" not in cell["explain"], cell["explain"]
                 assert cell["explain"]["plan"]
     assert latency.unexpected_errors(data["latency"]["results"]) == 0
+    assert _checksums(tiny_dsn) == seeded  # the writes above succeeded and were rolled back
     claims = {(v["claim"], v["variant"]) for v in data["verdicts"]}
     assert ("query_speedup", "hardened") in claims and ("storage", "hardened") in claims
     for v in data["verdicts"]:  # two rounds are too few to confirm or refute a timing claim
         if v["claim"] in ("query_speedup", "avg_latency"):
             assert v["verdict"] in ("inconclusive", "not measured")
+
+
+def _checksums(dsn: str) -> dict:
+    with psycopg.connect(dsn) as conn:
+        return {v.name: checks.checksums(conn, v.name) for v in schemas.variants()}
 
 
 def test_broken_sql_is_counted_and_fails_the_run(tiny_dsn, tmp_path, monkeypatch, capsys):

@@ -20,6 +20,7 @@ from bench import verdicts
 from bench.loadtest import command, tenancy
 from bench.loadtest.command import load_cmd
 from scenarios import all_scenarios
+from seed import checks
 from tests.conftest import TEST_KEY, seed_tiny
 
 RUN = ["--workers", "2", "--steps", "12,24", "--step-seconds", "3", "--warmup-seconds", "2",
@@ -76,13 +77,30 @@ def bench_load(dsn: str, *args: str) -> int:
 def tiny_run(load_dsn, tmp_path_factory):
     """One headless run over every variant, shared by the assertions below."""
     out = tmp_path_factory.mktemp("load")
+    data_before = _data_checksums(load_dsn)
     before = {p.pid for p in psutil.Process().children(recursive=True)}
     began = time.monotonic()
     code = bench_load(load_dsn, *RUN, "--out", str(out))
     elapsed = time.monotonic() - began
     left = [p.pid for p in psutil.Process().children(recursive=True) if p.pid not in before]
     (run_dir,) = out.iterdir()
-    return {"code": code, "elapsed": elapsed, "dir": run_dir, "data": results.load(run_dir), "left": left}
+    return {"code": code, "elapsed": elapsed, "dir": run_dir, "data": results.load(run_dir), "left": left,
+            "data_unchanged": _data_checksums(load_dsn) == data_before}
+
+
+def _data_checksums(dsn: str) -> dict:
+    with psycopg.connect(dsn) as conn:
+        return {v.name: checks.checksums(conn, v.name) for v in schemas.variants()}
+
+
+@pytest.mark.timeout(400)
+def test_writes_leave_the_seeded_data_as_it_was(tiny_run):
+    """The next run (and `bench compare` between runs) measures the same data."""
+    with (tiny_run["dir"] / "locust" / "hardened_stats.csv").open() as f:
+        rows = {r["Name"]: r for r in csv.DictReader(f) if r["Type"] == "hardened"}
+    writes = [n for n, s in all_scenarios().items() if s.kind == "write"]
+    assert writes and all(int(rows[n]["Request Count"]) > int(rows[n]["Failure Count"]) for n in writes)
+    assert tiny_run["data_unchanged"]
 
 
 @pytest.mark.timeout(400)

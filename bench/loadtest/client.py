@@ -5,7 +5,8 @@ RLS, Locust's request events, and the per-process figures sent to the master.
 A request (one scenario call of one simulated user) is what PostgREST would do for it:
 take a pooled connection, open a transaction with bench.identity's single setup
 statement (role, JWT claims, search_path, the query's settings), run the scenario's SQL
-for the variant, commit, give the connection back. Three times are taken with
+for the variant, commit (roll back a write scenario, so that every run measures the
+seeded data), give the connection back. Three times are taken with
 time.perf_counter(): waiting for the pool, the transaction itself (service), and both
 (the response time Locust records, in float milliseconds). The pool wait and the
 service time also go into HDR histograms that the master merges per step, so a step can
@@ -237,8 +238,8 @@ class Runtime:
                                        settings=query.settings)
         values = {arg: params[arg] for arg in query.args}
 
-        def transaction(conn):
-            with conn.transaction():
+        def transaction(conn):  # a write is rolled back: the dataset stays as seeded (as bench.runner)
+            with conn.transaction(force_rollback=scenario.kind == "write"):
                 conn.execute(setup.psycopg_sql, setup.values)
                 cur = conn.execute(sql, values)
                 return ([c.name for c in cur.description], cur.fetchall()) if cur.description else (None, [])
