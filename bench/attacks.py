@@ -276,6 +276,7 @@ def find_text(conn: psycopg.Connection, schema: str, needles: list[str], tables:
         """SELECT c.relname, format('%%I.%%I', n.nspname, c.relname) FROM pg_class c
            JOIN pg_namespace n ON n.oid = c.relnamespace
            WHERE n.nspname = %s AND c.relkind IN ('r', 'm') ORDER BY 1""", (schema,)).fetchall()
+    needles = minimal_needles(needles)
     found = {}
     for name, rel in rels:
         if tables is not None and name not in tables:
@@ -295,6 +296,18 @@ def find_text(conn: psycopg.Connection, schema: str, needles: list[str], tables:
         if n:
             found[name] = n
     return found
+
+
+def minimal_needles(needles) -> list[str]:
+    """The needles a "holds any of them" test needs: a needle that contains another one
+    matches only where that one does. The token scan looks for hundreds of tokens that all
+    start with `sk_live_`; scanning for the prefix alone finds the same rows, and a row
+    costs one strpos instead of hundreds (the scan took ~3.5 min a variant at small scale)."""
+    kept: list[str] = []
+    for needle in sorted(set(needles), key=len):
+        if needle and not any(k in needle for k in kept):
+            kept.append(needle)
+    return kept
 
 
 def known_tokens(conn: psycopg.Connection, schema: str) -> list[str]:

@@ -5,6 +5,8 @@ are reported with the findings but are not attacks."""
 
 from __future__ import annotations
 
+import time
+
 import psycopg
 
 from bench import attacks, verdicts
@@ -13,13 +15,17 @@ from bench.schema import Variant
 REFERENCE = "baseline"
 
 
-def section(conn: psycopg.Connection, variants: list[Variant]) -> dict:
+def section(conn: psycopg.Connection, variants: list[Variant], note=lambda message: None) -> dict:
     findings = []
     for variant in variants:
+        began = time.perf_counter()
+        mine = attacks.run_all(conn, variant)
         findings += [{"variant": f.variant, "attack": f.attack, "succeeded": f.succeeded, "evidence": f.evidence,
                       "applicable": f.applicable, "kind": attacks.ATTACKS[f.attack].kind,
                       "description": attacks.ATTACKS[f.attack].description}
-                     for f in attacks.run_all(conn, variant)]
+                     for f in mine]
+        note(f"security: {variant.name}: {sum(f.succeeded for f in mine)} of {len(mine)} findings show the defect "
+             f"({time.perf_counter() - began:.1f} s)")
     return {"findings": findings, "verdicts": security_verdicts(findings, variants)}
 
 

@@ -15,7 +15,7 @@ from psycopg import errors
 
 from bench import schema as schemas
 from bench import secrets
-from bench.attacks import find_text, pick_actors, request, sandbox
+from bench.attacks import find_text, minimal_needles, pick_actors, request, sandbox
 from bench.identity import ANON, SERVICE, as_user
 from tests.conftest import seed_tiny
 
@@ -288,3 +288,10 @@ def test_the_same_app_write_leaks_the_secret_on_review(conn, actors):
                       "VALUES (%s, 'Vault MCP', 'https://mcp.example.com/vault', %s)",
                       (actors.org_a, json.dumps({"type": "bearer", "token": token})))
         assert find_text(conn, "review", [token]) == {"mcp_integrations": 1, "audit_log": 1}
+
+
+def test_the_text_scan_drops_needles_that_contain_another():
+    # a row holding "sk_live_abc" holds "sk_live_": scanning for the prefix alone finds the same rows
+    assert minimal_needles(["sk_live_abc", "sk_live_", "sk_live_def", "sk_live_"]) == ["sk_live_"]
+    assert minimal_needles(["bet", "alphabet", "gamma", ""]) == ["bet", "gamma"]
+    assert minimal_needles([]) == []
