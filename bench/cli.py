@@ -169,10 +169,12 @@ def schema_status(settings: config.Settings) -> None:
     """Which variants exist and which phases have been applied."""
     with _connection(settings) as (conn, _dsn):
         state = schemas.applied(conn)
-    table = Table("variant", "tables (pre)", "indexes (post)", "dim", "description")
+        sizes = {v.name: schemas.size_bytes(conn, v) for v in schemas.variants()}
+    table = Table("variant", "tables (pre)", "indexes (post)", "dim", "size", "description")
     for variant in schemas.variants():
         pre, post = state.get((variant.name, "pre")), state.get((variant.name, "post"))
-        table.add_row(variant.name, _when(pre), _when(post), str(pre["dim"]) if pre else "", variant.description)
+        table.add_row(variant.name, _when(pre), _when(post), str(pre["dim"]) if pre else "",
+                      _human_bytes(sizes[variant.name]) if pre else "", variant.description)
     out.print(table)
 
 
@@ -328,7 +330,7 @@ def _run_security(settings: config.Settings, only: list[str], out_dir=None, run_
     chosen = _seeded_variants(settings, only)
     with _connection(settings) as (conn, dsn):
         directory = open_run(settings, conn, dsn, chosen, out_dir, run_dir)
-        section = security.section(conn, chosen)
+        section = security.section(conn, chosen, note=lambda m: err.print(m, highlight=False, markup=False))
     path = results.add_section(directory, "security", section, section["verdicts"])
     table = Table(title="Security findings: attacks that succeed (as API users, rolled back)")
     table.add_column("attack")
@@ -528,10 +530,11 @@ def run_all(settings: config.Settings, scale: str) -> None:
         resume = bool(recorded) and recorded[0]["scale"] == scale  # finish (or keep) the same seed
         if recorded and resume:
             seed_config = make_config(scale, anchor=recorded[0]["anchor"])
+        began = time.perf_counter()
         report = seed_database(conn, dsn, schemas.variants(), seed_config, workers=min(2, os.cpu_count() or 1),
                                resume=resume, console=err,
                                data_path=settings.data_dir if settings.embedded else None)
-        _print_seed(report, report.load_seconds)
+        _print_seed(report, time.perf_counter() - began)  # the total includes post-data, as `bench seed` prints it
     from bench.loadtest import options as load_options
     from bench.loadtest.command import run_load
     from bench.report import render

@@ -159,6 +159,15 @@ def dimension(conn: psycopg.Connection, variant: Variant) -> int | None:
     return pre["dim"] if pre else None
 
 
+def size_bytes(conn: psycopg.Connection, variant: Variant) -> int:
+    """Bytes on disk of the variant's schema now: heap, TOAST and indexes of every table,
+    partition and materialized view (0 when it does not exist)."""
+    return conn.execute(
+        """SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0)::bigint FROM pg_class c
+           JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = %s AND c.relkind IN ('r', 'm')""",
+        (variant.name,)).fetchone()[0]
+
+
 def _run_shared(conn: psycopg.Connection, path: Path, dim: int) -> None:
     if not path.exists():
         return

@@ -23,6 +23,11 @@ def test_apply_index_drop_cycle(db, toy_root):
     (toy,) = schema.select(["toy"], root=toy_root)
     assert schema.apply(db, toy, dim=3) is True
     assert db.execute("SELECT to_regclass('toy.items')").fetchone()[0] == "toy.items"
+    empty = schema.size_bytes(db, toy)
+    assert empty > 0  # an empty table with a primary key still has its index's metapage
+    db.execute("INSERT INTO toy.items SELECT g, '[1,2,3]' FROM generate_series(1, 5000) g")
+    assert schema.size_bytes(db, toy) > empty + 5000 * 16  # heap and index grew with the rows
+    db.execute("TRUNCATE toy.items")
     assert schema.apply(db, toy, dim=3) is False  # re-applying is safe
     with pytest.raises(BenchError, match="dim 3, not 8"):
         schema.apply(db, toy, dim=8)
