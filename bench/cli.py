@@ -497,9 +497,10 @@ def _figure(verdict: dict) -> str:
     fig = verdict["figure"]
     if not fig:
         return "-"
-    if verdict["claim"] == "concurrency":  # a bound is None where the step load never reached it
-        show = lambda x: "untested" if x is None else f"{x:.1f}"
-        return f"{show(fig.get('estimate'))}x [{show(fig.get('low'))}, {show(fig.get('high'))}]"
+    if verdict["claim"] == "concurrency":
+        from bench.report.data import concurrency_text
+
+        return concurrency_text(fig)
     if verdict["claim"] == "security":
         return f"{fig['successful_attacks']} of {fig['attacks']} attacks succeed"
     if verdict["claim"] == "avg_latency":

@@ -93,6 +93,24 @@ def test_refuted_when_even_the_most_favourable_reading_misses_10x():
     assert base_never_started["verdict"] == verdicts.INCONCLUSIVE
 
 
+def test_a_baseline_that_misses_the_slo_at_its_lowest_step_is_named_a_latency_finding():
+    v = verdict([(20, 5, 0), (500, 80, 0), (1000, 900, 0)], [(20, 130, 0)])  # [500, 1000) vs [0, 20): > 25x
+    assert v["verdict"] == verdicts.CONFIRMED and v["figure"]["low"] == 25.0
+    assert "baseline missed the SLO at its lowest step (20 users)" in v["note"]
+    assert "lowest step" not in verdict([(10, 5, 0), (200, 8, 0)], BASE_BREAKS_AT_20)["note"]
+
+
+def test_the_concurrency_figure_reads_the_same_in_every_report():
+    from bench.report.data import figure_text
+
+    no_baseline = verdict([(20, 5, 0), (500, 80, 0), (1000, 900, 0)], [(20, 130, 0)])
+    assert figure_text(no_baseline) == "500 vs 0 users, ratio [25.0×, ∞]"  # baseline held nothing: no estimate
+    untested = verdict([(10, 5, 0), (50, 5, 0), (200, 8, 0)], BASE_BREAKS_AT_20)
+    assert figure_text(untested) == "≥ 200 vs 10 users, ratio ≥ 20.0× [10.0×, ∞]"
+    bounded = verdict([(10, 5, 0), (50, 5, 0), (100, 300, 0)], BASE_BREAKS_AT_20)
+    assert figure_text(bounded) == "50 vs 10 users, ratio 5.0× [2.5×, 10.0×]"
+
+
 def test_problems_and_a_client_bound_breach_make_it_inconclusive():
     v = verdict([(10, 5, 0), (200, 8, 0)], BASE_BREAKS_AT_20, problems=["hardened: worker lost"])
     assert v["verdict"] == verdicts.INCONCLUSIVE and "worker lost" in v["note"]

@@ -43,6 +43,7 @@ from bench.loadtest import options as opts
 from bench.loadtest import steps as stepping
 from bench.loadtest.connections import connection_headroom, pool_budget
 from bench.options import only_option, out_options
+from bench.report.data import concurrency_text
 
 LOCUSTFILE = PROJECT_ROOT / "scenarios" / "locustfile.py"
 STEPFILE = PROJECT_ROOT / "bench" / "loadtest" / "stepfile.py"
@@ -465,12 +466,7 @@ def print_section(section: dict, console) -> None:
     for variant, cap in section["capacity"].items():
         v = by_variant.get(variant)
         fig = (v or {}).get("figure") or {}
-        ratio = "-"
-        if fig:
-            high = "inf" if fig["high"] is None else f"{fig['high']:.1f}"
-            estimate = "-" if fig["estimate"] is None else (
-                (">= " if fig["capacity_at_least"] else "") + f"{fig['estimate']:.1f}x")
-            ratio = f"{estimate} [{fig['low']:.1f}, {high}]"
+        ratio = concurrency_text(fig) if fig else "-"
         caps.add_row(variant, cap["status"], (">= " if cap["at_least"] else "") + str(cap["users"]),
                      str(cap["first_breach"] or "-"), v["verdict"] if v else "(reference)", ratio,
                      v["note"] if v else "")

@@ -144,6 +144,7 @@ def concurrency_verdict(variant: str, mine: dict, base: dict, factor: float, pro
     else:
         verdict = verdicts.INCONCLUSIVE
     notes = [f"capacity {_cap_text(mine)} vs baseline {_cap_text(base)} users at the SLO"]
+    notes += [why for why in (_below_grid("baseline", base), _below_grid("the variant", mine)) if why]
     if verdict == verdicts.INCONCLUSIVE:
         notes += [why for why in (_unbounded("baseline", base), _unbounded("the variant", mine)) if why]
     if problems:
@@ -161,6 +162,15 @@ def _unbounded(who: str, cap: dict) -> str | None:
     if not cap["breach_reliable"]:
         return (f"{who}'s breach at {cap['first_breach']} users was {cap.get('breach_bottleneck') or 'client'}-bound, "
                 "not the server's (upper bound unknown: run the load generator elsewhere, --remote-workers)")
+    return None
+
+
+def _below_grid(who: str, cap: dict) -> str | None:
+    """A breach at the lowest step says the requests themselves miss the SLO, not that
+    concurrency does: the capacity is below the step grid, and a ratio over it is a bound."""
+    if cap["users"] == 0 and cap["first_breach"] is not None:
+        return (f"{who} missed the SLO at its lowest step ({cap['first_breach']} users): its requests are slow at "
+                "any load tested, so this is a latency finding more than a concurrency one (lower --steps bound it)")
     return None
 
 

@@ -214,9 +214,27 @@ def figure_text(verdict: dict, short: bool = False) -> str:
             return f"{fig['estimate']:+.1%} ({mine:,.0f} vs {base:,.0f} MiB)"
         return (f"{fig['estimate']:+.1%} ({human_bytes(fig['variant_bytes'])} vs "
                 f"{human_bytes(fig['baseline_bytes'])} on baseline)")
+    if claim == "concurrency" and "capacity_users" in fig:
+        return concurrency_text(fig)
     if "estimate" in fig and isinstance(fig["estimate"], (int, float)):
         return _interval_text(fig, FIGURE_UNITS.get(claim, "%"))
     return ", ".join(f"{k} {v}" for k, v in fig.items() if not isinstance(v, (dict, list)))
+
+
+def concurrency_text(fig: dict) -> str:
+    """Both capacities and the bounds of their ratio. The estimate is missing when
+    baseline held no step, and the upper bound when a side's breach is untested (∞)."""
+    def users(count, at_least):
+        return ("≥ " if at_least else "") + f"{count:,}"
+
+    def times(x):
+        return "∞" if x is None else f"{x:.1f}×"
+
+    estimate = fig.get("estimate")
+    ratio = ("" if estimate is None else ("≥ " if fig.get("capacity_at_least") else "") + times(estimate) + " ")
+    return (f"{users(fig['capacity_users'], fig.get('capacity_at_least'))} vs "
+            f"{users(fig['baseline_capacity_users'], fig.get('baseline_at_least'))} users, "
+            f"ratio {ratio}[{times(fig['low'])}, {times(fig.get('high'))}]")
 
 
 def figure_kind(verdict: dict) -> str:
