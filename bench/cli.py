@@ -401,7 +401,7 @@ def _run_latency(settings: config.Settings, latency_config, only: list[str], sce
         population = load_population(conn, chosen[0].name)
         total = latency_config.rounds * sum(1 for s in scenarios for v in chosen if s.query_for(v))
         with _batches(total) as tick:
-            section = latency.run(conn, dsn, chosen, scenarios, population, latency_config, tick)
+            section = latency.run(dsn, chosen, scenarios, population, latency_config, tick)
         stored = storage.section(conn, [v.name for v in chosen])
     results.add_section(directory, "storage", stored, stored["verdicts"])
     path = results.add_section(directory, "latency", section, section["verdicts"])

@@ -7,7 +7,6 @@ import asyncio
 import dataclasses
 
 import numpy as np
-import psycopg
 
 from bench import runner, stats, verdicts
 from bench.schema import Variant
@@ -16,11 +15,9 @@ from scenarios.base import Scenario
 REFERENCE = "baseline"
 
 
-def run(conn: psycopg.Connection, dsn: str, variants: list[Variant], scenarios: list[Scenario], population,
+def run(dsn: str, variants: list[Variant], scenarios: list[Scenario], population,
         config: runner.LatencyConfig, progress=None) -> dict:
-    before = runner.statements(conn)
     cells = asyncio.run(runner.measure(dsn, variants, scenarios, population, config, progress))
-    after = runner.statements(conn)
     results = []
     for scenario in scenarios:
         for variant in variants:
@@ -28,7 +25,7 @@ def run(conn: psycopg.Connection, dsn: str, variants: list[Variant], scenarios: 
             if cell is None:
                 results.append({"scenario": scenario.name, "variant": variant.name, "applicable": False})
                 continue
-            plan = runner.explain(conn, scenario, variant, population, config.seed)
+            plan = cell.plan
             results.append({
                 "scenario": scenario.name, "variant": variant.name, "kind": scenario.kind, "applicable": True,
                 "expected_failure": scenario.expected_failures.get(variant.name),
@@ -36,7 +33,7 @@ def run(conn: psycopg.Connection, dsn: str, variants: list[Variant], scenarios: 
                 "error_samples": cell.error_samples, "rows_returned": cell.rows,
                 "round_medians_ms": cell.round_medians_ms, "round_means_ms": cell.round_means_ms,
                 "hdr": stats.encode(cell.histogram), "explain": plan,
-                "pg_stat_statements": runner.statement_delta(before, after, plan.get("query_id")),
+                "pg_stat_statements": cell.statement_totals(plan.get("query_id")),
             })
     comparisons = compare(results, scenarios, variants)
     return {"config": dataclasses.asdict(config), "scenarios": [_describe(s) for s in scenarios],

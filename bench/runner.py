@@ -8,7 +8,9 @@ fixed rate and latency counts from the *intended* start, so a stall that delays 
 requests shows in their latency (no coordinated omission). Every request is one
 transaction opened as the scenario's user (bench.identity); every latency goes into an
 HDR histogram. After the rounds: EXPLAIN (ANALYZE, BUFFERS) once per scenario and
-variant (writes rolled back) and pg_stat_statements deltas over the run.
+variant (writes rolled back) and pg_stat_statements deltas per cell: snapshots between
+batches credit each batch's calls to its own variant, because PostgreSQL 18 jumbles a
+table by name, not OID, so one SQL text on two variants' schemas is one queryid.
 
 Needs: a seeded database (bench seed), asyncpg, pgvector's asyncpg support.
 """
@@ -24,9 +26,7 @@ from dataclasses import dataclass, field
 import asyncpg
 import numpy as np
 import psutil
-import psycopg
 from pgvector.asyncpg import register_vector as register_vector_asyncpg
-from pgvector.psycopg import register_vector
 
 from bench import dsn as dsns
 from bench import identity, stats
@@ -58,6 +58,24 @@ class Cell:
     errors: int = 0
     error_samples: list[str] = field(default_factory=list)
     rows: int = 0
+    statements: dict = field(default_factory=dict)  # queryid -> pg_stat_statements counters of this cell's batches
+    plan: dict = field(default_factory=dict)  # EXPLAIN of one request, after the rounds
+
+    def add_statements(self, before: dict, after: dict) -> None:
+        for query_id, now in after.items():
+            then = before.get(query_id)
+            delta = {k: now[k] - (then[k] if then else 0) for k in now}
+            if delta["calls"] > 0:
+                total = self.statements.setdefault(query_id, dict.fromkeys(now, 0))
+                for k, v in delta.items():
+                    total[k] += v
+
+    def statement_totals(self, query_id) -> dict | None:
+        """The counters of one statement over this cell's batches, with its mean."""
+        total = self.statements.get(query_id)
+        if total is None:
+            return None
+        return {**total, "mean_exec_ms": total["total_exec_ms"] / total["calls"]}
 
     def add_error(self, message: str) -> None:
         self.errors += 1
@@ -189,6 +207,7 @@ async def measure(dsn: str, variants: list[Variant], scenarios: list[Scenario], 
                 if (scenario.name, variant.name) in cells:
                     rng = np.random.default_rng([config.seed, s_index, 10_000])
                     await closed_loop(conns, requests_for(scenario, variant, population, rng, config.warmup), None)
+        counters = await statements(conns[0])
         for round_no in range(config.rounds):
             order = variants[round_no % len(variants):] + variants[:round_no % len(variants)]
             for s_index, scenario in enumerate(scenarios):
@@ -204,6 +223,9 @@ async def measure(dsn: str, variants: list[Variant], scenarios: list[Scenario], 
                     else:
                         latencies = await closed_loop(conns, batch, cell)
                     cell.seconds += time.perf_counter() - began
+                    if counters is not None:  # between batches, untimed
+                        previous, counters = counters, await statements(conns[0])
+                        cell.add_statements(previous, counters or {})
                     for value in latencies:
                         stats.record(cell.histogram, value)
                     if latencies:
@@ -211,6 +233,11 @@ async def measure(dsn: str, variants: list[Variant], scenarios: list[Scenario], 
                         cell.round_means_ms.append(float(np.mean(latencies)) / 1000)
                     if progress:
                         progress()
+        for s_index, scenario in enumerate(scenarios):  # after the rounds, so no plan warms a cache for one side
+            for variant in variants:
+                if (scenario.name, variant.name) in cells:
+                    cells[(scenario.name, variant.name)].plan = await explain(conns[0], scenario, variant, population,
+                                                                              config.seed)
     finally:
         for conn in conns:
             await conn.close()
@@ -218,47 +245,46 @@ async def measure(dsn: str, variants: list[Variant], scenarios: list[Scenario], 
 
 
 # ---- after the rounds: plans and server-side statistics -------------------------------------
-def explain(conn: psycopg.Connection, scenario: Scenario, variant: Variant, population, seed: int) -> dict:
-    """EXPLAIN (ANALYZE, BUFFERS) of one request as its user; writes are rolled back."""
-    register_vector(conn)
+async def explain(conn: asyncpg.Connection, scenario: Scenario, variant: Variant, population, seed: int) -> dict:
+    """EXPLAIN (ANALYZE, BUFFERS) of one request as its user, through the runner's driver
+    and SQL: the server infers the parameter types as it did for the measured requests, so
+    the plan's queryid is theirs (psycopg's typed parameters gave another). Rolled back."""
     query = scenario.query_for(variant)
     params = scenario.params(population, np.random.default_rng([seed, 99]))
     setup = identity.request_setup(variant, params.get("user_id") if scenario.as_user else None,
                                    settings=query.settings)
+    transaction = conn.transaction()
+    await transaction.start()
     try:
-        with conn.transaction(force_rollback=True):
-            conn.execute(setup.psycopg_sql, setup.values)
-            plan = conn.execute("EXPLAIN (ANALYZE, BUFFERS, VERBOSE, FORMAT JSON) " + query.psycopg_sql(),
-                                dict(zip(query.args, query.values(params)))).fetchone()[0]
-    except psycopg.Error as exc:
+        await conn.execute(setup.sql, *setup.values)
+        text = await conn.fetchval("EXPLAIN (ANALYZE, BUFFERS, VERBOSE, FORMAT JSON) " + query.sql,
+                                   *query.values(params))
+    except asyncpg.PostgresError as exc:
         return {"error": _message(exc)}
-    top = plan[0] if isinstance(plan, list) else json.loads(plan)[0]
-    root = top["Plan"]
+    finally:
+        await transaction.rollback()
+    plan = json.loads(text) if isinstance(text, str) else text
+    top, root = plan[0], plan[0]["Plan"]
     return {"query_id": top.get("Query Identifier"), "node": root.get("Node Type"),
             "execution_ms": top.get("Execution Time"), "planning_ms": top.get("Planning Time"),
             "shared_hit": root.get("Shared Hit Blocks"), "shared_read": root.get("Shared Read Blocks"),
             "plan": plan}
 
 
-def statements(conn: psycopg.Connection) -> dict[int, dict]:
-    """pg_stat_statements counters by queryid ({} when the extension is unavailable)."""
+# Summed over the roles that ran a statement (pg_stat_statements keeps a row per user).
+STATEMENTS_SQL = """SELECT queryid, sum(calls)::bigint, sum(total_exec_time), sum(rows)::bigint,
+    sum(shared_blks_hit)::bigint, sum(shared_blks_read)::bigint FROM pg_stat_statements
+    WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) GROUP BY queryid"""
+
+
+async def statements(conn: asyncpg.Connection) -> dict[int, dict] | None:
+    """pg_stat_statements counters by queryid (None when the extension is unavailable)."""
     try:
-        rows = conn.execute("SELECT queryid, calls, total_exec_time, rows, shared_blks_hit, shared_blks_read "
-                            "FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database "
-                            "WHERE datname = current_database())").fetchall()
-    except psycopg.Error:
-        return {}
+        rows = await conn.fetch(STATEMENTS_SQL)
+    except asyncpg.PostgresError:
+        return None
     return {q: {"calls": c, "total_exec_ms": t, "rows": r, "shared_blks_hit": h, "shared_blks_read": rd}
             for q, c, t, r, h, rd in rows}
-
-
-def statement_delta(before: dict, after: dict, query_id) -> dict | None:
-    if query_id is None or query_id not in after:
-        return None
-    old = before.get(query_id, {k: 0 for k in after[query_id]})
-    delta = {k: after[query_id][k] - old[k] for k in after[query_id]}
-    delta["mean_exec_ms"] = delta["total_exec_ms"] / delta["calls"] if delta["calls"] else None
-    return delta
 
 
 def cpu_layout(server_pid: int | None) -> dict:

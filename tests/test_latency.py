@@ -44,6 +44,7 @@ def test_tiny_run_covers_every_scenario_and_writes_results(tiny_dsn, tmp_path, c
     assert data["schema_version"] == results.SCHEMA_VERSION and data["dataset"]["scale"] == "tiny"
     assert "password" not in json.dumps(data["environment"]).lower()
     cells = {(r["scenario"], r["variant"]): r for r in data["latency"]["results"]}
+    tracked = data["environment"]["server"]["pg_stat_statements"]
     for name, scenario in all_scenarios().items():
         for variant in schemas.variants():
             cell = cells[(name, variant.name)]
@@ -55,6 +56,8 @@ def test_tiny_run_covers_every_scenario_and_writes_results(tiny_dsn, tmp_path, c
                 assert cell["errors"] == 0, (name, variant.name, cell["error_samples"])
                 assert "error" not in cell["explain"], cell["explain"]
                 assert cell["explain"]["plan"]
+                if tracked:  # this cell's own calls, not those of another variant running the same SQL text
+                    assert cell["pg_stat_statements"]["calls"] == 12, (name, variant.name, cell["pg_stat_statements"])
     assert latency.unexpected_errors(data["latency"]["results"]) == 0
     assert _checksums(tiny_dsn) == seeded  # the writes above succeeded and were rolled back
     claims = {(v["claim"], v["variant"]) for v in data["verdicts"]}

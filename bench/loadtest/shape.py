@@ -221,10 +221,12 @@ class Server:
             return {}
         try:
             rows = self.conn.execute(
-                "SELECT s.queryid, s.calls, s.total_exec_time, s.rows, s.shared_blks_read, left(s.query, 200) "
+                # summed over the API roles: pg_stat_statements keeps a row per (user, queryid)
+                "SELECT s.queryid, sum(s.calls)::bigint, sum(s.total_exec_time), sum(s.rows)::bigint, "
+                "sum(s.shared_blks_read)::bigint, left(min(s.query), 200) "
                 "FROM pg_stat_statements s JOIN pg_roles r ON r.oid = s.userid "
                 "WHERE s.dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) "
-                "AND r.rolname = ANY(%s)", (list(API_ROLES),)).fetchall()
+                "AND r.rolname = ANY(%s) GROUP BY s.queryid", (list(API_ROLES),)).fetchall()
         except psycopg.Error:
             self.statements_ok = False
             return {}
