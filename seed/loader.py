@@ -350,6 +350,13 @@ def vacuum_analyze(conn: psycopg.Connection, variant: str, tables: set[str]) -> 
         conn.execute(f'VACUUM (ANALYZE) "{variant}"."{name}"')
 
 
+def recorded_storage(conn: psycopg.Connection, variant: str) -> list[dict]:
+    """The sizes measure_storage recorded for `variant` ([] if none)."""
+    rows = conn.execute("SELECT relation, kind, heap_bytes, index_bytes, total_bytes FROM bench_meta.storage "
+                        "WHERE variant = %s ORDER BY total_bytes DESC", (variant,)).fetchall()
+    return [{"relation": r, "kind": k, "heap_bytes": h, "index_bytes": i, "total_bytes": t} for r, k, h, i, t in rows]
+
+
 def measure_storage(conn: psycopg.Connection, variant: str) -> list[dict]:
     """Bytes per table (partitions summed) of one variant; stored in bench_meta.storage."""
     rows = conn.execute(

@@ -212,3 +212,24 @@ def test_data_of_another_generator_version_is_refused(db_dsn):
         conn.execute("UPDATE bench_meta.seed_run SET config = config - 'generator'")  # as seeded before versions
     with pytest.raises(BenchError, match="seed generator 1, this harness writes generator 2"):
         seed_tiny(db_dsn, only=["baseline"])
+
+
+def test_a_finished_seed_keeps_the_sizes_it_measured_when_run_again(db_dsn):
+    """Rolled-back writes of a run bloat indexes; the storage claim is about the rows as loaded."""
+    from rich.console import Console
+
+    from bench import schema as schemas
+    from seed.config import make_config
+    from seed.run import seed_database
+
+    first = seed_tiny(db_dsn, only=["baseline"])
+    with psycopg.connect(db_dsn, autocommit=True) as conn:
+        for _ in range(20):  # what a run's write scenarios leave behind
+            with conn.transaction(force_rollback=True):
+                conn.execute("UPDATE baseline.projects SET name = name || ' (edited)'")
+        again = seed_database(conn, db_dsn, schemas.select(["baseline"]), make_config("tiny", anchor="2026-11-01"),
+                              workers=1, resume=True, console=Console(quiet=True), data_path=None)
+        assert again.rows_loaded == 0
+        assert again.storage["baseline"] == first.storage["baseline"]
+        live = {r["relation"]: r["index_bytes"] for r in loader.measure_storage(conn, "baseline")}
+        assert live["projects"] > {r["relation"]: r["index_bytes"] for r in first.storage["baseline"]}["projects"]
