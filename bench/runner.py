@@ -233,7 +233,7 @@ async def measure(dsn: str, variants: list[Variant], scenarios: list[Scenario], 
                         cell.round_means_ms.append(float(np.mean(latencies)) / 1000)
                     if progress:
                         progress()
-        for s_index, scenario in enumerate(scenarios):  # after the rounds, so no plan warms a cache for one side
+        for scenario in scenarios:  # after the rounds, so no plan warms a cache for one side
             for variant in variants:
                 if (scenario.name, variant.name) in cells:
                     cells[(scenario.name, variant.name)].plan = await explain(conns[0], scenario, variant, population,
