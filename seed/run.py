@@ -48,6 +48,7 @@ def seed_database(conn: psycopg.Connection, dsn: str, variants: list[schema.Vari
     names = [v.name for v in variants]
     tables_of = loader.tables_by_variant(conn, names)
     unindexed = [n for n in names if not schema.applied(conn).get((n, "post"))]
+    _refuse_indexed_but_empty(conn, [n for n in names if n not in unindexed])
     chunks = loader.pending_chunks(conn, plan, unindexed, tables_of, resume=resume)
     if secrets.key_is_ephemeral() and chunks:
         console.print(f"seed: {secrets.KEY_ENV} is not set; secrets are encrypted with a throwaway key",
@@ -78,3 +79,16 @@ def seed_database(conn: psycopg.Connection, dsn: str, variants: list[schema.Vari
         kept = variant.name not in unindexed and loader.recorded_storage(conn, variant.name)
         report.storage[variant.name] = kept or loader.measure_storage(conn, variant.name)
     return report
+
+
+def _refuse_indexed_but_empty(conn: psycopg.Connection, indexed: list[str]) -> None:
+    """Post-data (indexes, triggers, policies) built before any row was loaded: loading now
+    would fire the audit triggers and maintain every index row by row, so the variant would
+    hold other data than its siblings."""
+    seeded = {v for (v,) in conn.execute("SELECT DISTINCT variant FROM bench_meta.seed_progress")}
+    empty = [n for n in indexed if n not in seeded]
+    if empty:
+        only = " ".join(f"--only {n}" for n in empty)
+        raise BenchError(f"{', '.join(empty)}: post-data was built before any data was loaded (`bench schema index` "
+                         f"runs after seeding); `bench schema drop {only} --force`, then seed again")
+

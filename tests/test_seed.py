@@ -233,3 +233,19 @@ def test_a_finished_seed_keeps_the_sizes_it_measured_when_run_again(db_dsn):
         assert again.storage["baseline"] == first.storage["baseline"]
         live = {r["relation"]: r["index_bytes"] for r in loader.measure_storage(conn, "baseline")}
         assert live["projects"] > {r["relation"]: r["index_bytes"] for r in first.storage["baseline"]}["projects"]
+
+
+def test_post_data_built_before_the_data_is_refused_not_left_empty(db_dsn):
+    from bench import schema as schemas
+
+    with psycopg.connect(db_dsn, autocommit=True) as conn:
+        baseline = schemas.select(["baseline"])[0]
+        schemas.apply(conn, baseline)
+        schemas.index(conn, baseline)  # the user ran `bench schema index` first
+    with pytest.raises(BenchError, match=r"baseline: post-data was built before any data .* --only baseline --force"):
+        seed_tiny(db_dsn, only=["baseline"])
+    with psycopg.connect(db_dsn, autocommit=True) as conn:
+        schemas.drop(conn, baseline, force=True)
+    seed_tiny(db_dsn, only=["baseline"])  # the advice works
+    with psycopg.connect(db_dsn) as conn:
+        assert conn.execute("SELECT count(*) FROM baseline.projects").fetchone()[0] == scales()["tiny"]["projects"]
