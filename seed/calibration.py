@@ -41,7 +41,7 @@ def measure(conn: psycopg.Connection, config: SeedConfig, n_queries: int = 200) 
     topics = TopicModel(config.seed, config.dim, n_topics(config.counts["documents"]), config.difficulty)
     ctx = Context(config.seed, plan, Pools.build(config.seed), topics, config.anchor_time, b"")
     spec, n_docs = TABLES["documents"], config.counts["documents"]
-    vectors = np.concatenate([np.stack(spec.make(ctx, lo, min(n_docs, lo + spec.chunk))["embedding_vector"])
+    vectors = np.concatenate([spec.make(ctx, lo, min(n_docs, lo + spec.chunk))["embedding_vector"]
                               for lo in range(0, n_docs, spec.chunk)])
     queries = query_vectors(ctx, n_queries)[2]
     truth = exact_top_k(vectors, queries)

@@ -7,7 +7,8 @@ VACUUM ANALYZE every variant alike -> measure storage.
 Each (variant, table, chunk) is one transaction holding the COPY *and* its row in
 bench_meta.seed_progress, so after a crash (of the seeder or the server) a chunk is
 either wholly there and recorded, or wholly absent; `--resume` loads what is absent.
-A chunk is generated once and written to every variant that still lacks it.
+A chunk is generated once and written to every variant that still lacks it, encoded
+once per column layout (seed.copy_binary).
 Needs: the variants' pre-data applied with the same dim; the `vector` type in `public`.
 """
 
@@ -25,10 +26,11 @@ from pathlib import Path
 
 import numpy as np
 import psycopg
-from pgvector.psycopg import register_vector
+from threadpoolctl import threadpool_limits
 
 from bench import schema, secrets
 from bench.errors import BenchError
+from seed import copy_binary
 from seed.config import SeedConfig
 from seed.embeddings import TopicModel, n_topics
 from seed.plan import Plan
@@ -172,53 +174,60 @@ _worker: dict = {}
 
 
 def init_worker(dsn: str, config: SeedConfig, key: bytes, dims: dict[str, int]) -> None:
+    # One BLAS thread: OpenBLAS's extra threads spin between calls and take the cores the
+    # server needs to ingest; with them the small-scale documents load ran at 0.68x the
+    # plain-COPY limit, without them at 1.08x (make bench-seed).
+    blas = threadpool_limits(limits=1)
     plan = Plan(config.seed, config.counts)
     topics = TopicModel(config.seed, config.dim, n_topics(config.counts["documents"]), config.difficulty)
     ctx = Context(config.seed, plan, Pools.build(config.seed), topics, config.anchor_time, key)
     conn = psycopg.connect(dsn, autocommit=True)
-    register_vector(conn)
     # A crash loses at most uncommitted chunks, and the progress row goes with its chunk.
     conn.execute("SET synchronous_commit = off")
-    _worker.update(ctx=ctx, conn=conn, columns={})
+    _worker.update(ctx=ctx, conn=conn, columns={}, blas=blas)
 
 
 def load_chunk(chunk: Chunk) -> tuple[str, int, int]:
     """Generate one chunk and COPY it into each variant lacking it. Returns rows copied."""
     ctx, conn = _worker["ctx"], _worker["conn"]
     data = TABLES[chunk.table].make(ctx, chunk.lo, chunk.hi)
-    n_rows = len(next(iter(data.values()))) if data else 0
+    n_rows = copy_binary.row_count(data)
+    encoded: dict[tuple, tuple[list[str], bytes]] = {}  # variants of one column layout share the bytes
     for variant in chunk.variants:
+        types = _target_columns(conn, variant, chunk.table, data)
+        layout = tuple(types.items())
+        if layout not in encoded:
+            encoded[layout] = copy_binary.encode({name: data[name] for name in types}, types)
         try:
-            _copy_chunk(conn, variant, chunk, data, n_rows)
+            _copy_chunk(conn, variant, chunk, *encoded[layout], n_rows)
         except psycopg.Error as exc:
             detail = (exc.diag.message_primary or str(exc)).strip()
             raise BenchError(f"loading {variant}.{chunk.table} chunk {chunk.number} failed: {detail}") from None
     return chunk.table, n_rows, len(chunk.variants)
 
 
-def _copy_chunk(conn, variant: str, chunk: Chunk, data: dict, n_rows: int) -> None:
-    names, oids = _target_columns(conn, variant, chunk.table, data)
+def _copy_chunk(conn, variant: str, chunk: Chunk, names: list[str], payload: bytes, n_rows: int) -> None:
     columns = ", ".join(_q(n) for n in names)
     with conn.transaction():
         with conn.cursor().copy(f'COPY "{variant}"."{chunk.table}" ({columns}) FROM STDIN (FORMAT BINARY)') as copy:
-            copy.set_types(oids)
-            for row in zip(*(data[n] for n in names)):
-                copy.write_row(row)
+            copy.write(payload)
         conn.execute(
             "INSERT INTO bench_meta.seed_progress (variant, table_name, chunk, rows) VALUES (%s, %s, %s, %s)",
             (variant, chunk.table, chunk.number, n_rows),
         )
 
 
-def _target_columns(conn, variant: str, table: str, data: dict) -> tuple[list[str], list[int]]:
-    """The generated columns this variant's table has, with their type oids (cached)."""
+def _target_columns(conn, variant: str, table: str, data: dict) -> dict[str, str]:
+    """The generated columns this variant's table has -> their type names (cached).
+    A domain is encoded as its base type, an enum as its label (text)."""
     key = (variant, table)
     if key not in _worker["columns"]:
         rows = conn.execute(
-            """SELECT a.attname, a.atttypid::int, a.attnotnull AND NOT a.atthasdef,
-                      coalesce(pg_get_expr(d.adbin, d.adrelid), '')
+            """SELECT a.attname, CASE t.typtype WHEN 'd' THEN b.typname WHEN 'e' THEN 'text' ELSE t.typname END,
+                      a.attnotnull AND NOT a.atthasdef, coalesce(pg_get_expr(d.adbin, d.adrelid), '')
                FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
                JOIN pg_namespace n ON n.oid = c.relnamespace
+               JOIN pg_type t ON t.oid = a.atttypid LEFT JOIN pg_type b ON b.oid = t.typbasetype
                LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
                WHERE n.nspname = %s AND c.relname = %s AND a.attnum > 0
                  AND NOT a.attisdropped AND a.attgenerated = ''
@@ -233,8 +242,11 @@ def _target_columns(conn, variant: str, table: str, data: dict) -> tuple[list[st
         if volatile:
             raise BenchError(f"{variant}.{table}.{', '.join(volatile)} would take a volatile default (now(), random); "
                              "the seeder must generate it for a reproducible dataset")
-        chosen = [(name, oid) for name, oid, _req, _d in rows if name in data]
-        _worker["columns"][key] = ([n for n, _ in chosen], [o for _, o in chosen])
+        chosen = {name: kind for name, kind, _req, _d in rows if name in data}
+        unknown = [f"{name} ({kind})" for name, kind in chosen.items() if kind not in copy_binary.SUPPORTED]
+        if unknown:
+            raise BenchError(f"{variant}.{table}: the seeder cannot encode the type of {', '.join(unknown)}")
+        _worker["columns"][key] = chosen
     return _worker["columns"][key]
 
 
@@ -277,8 +289,9 @@ class ChunkLoader:
     def __exit__(self, *exc) -> None:
         if self.pool:
             self.pool.shutdown(wait=True, cancel_futures=True)
-        elif "conn" in _worker:
+        elif "conn" in _worker:  # inline: this process goes on (benchmarks, ground truth)
             _worker.pop("conn").close()
+            _worker.pop("blas").restore_original_limits()
 
     def warm_up(self) -> None:
         """Start every worker now, so that timing a table excludes process start-up."""
@@ -315,7 +328,9 @@ def store_query_vectors(conn: psycopg.Connection, config: SeedConfig) -> int:
     topics = TopicModel(config.seed, config.dim, n_topics(config.counts["documents"]), config.difficulty)
     ctx = Context(config.seed, plan, None, topics, config.anchor_time, b"")
     kbs, orgs, vectors = query_vectors(ctx, n)
-    register_vector(conn)
+    names, payload = copy_binary.encode(
+        {"id": np.arange(n, dtype=np.int32), "knowledge_base_id": kbs, "organization_id": orgs, "embedding": vectors},
+        {"id": "int4", "knowledge_base_id": "uuid", "organization_id": "uuid", "embedding": "vector"})
     with conn.transaction():
         conn.execute("DROP TABLE IF EXISTS bench_meta.query_vectors")  # its dimension may differ too
         conn.execute(
@@ -323,12 +338,8 @@ def store_query_vectors(conn: psycopg.Connection, config: SeedConfig) -> int:
                    id integer PRIMARY KEY, knowledge_base_id uuid NOT NULL,
                    organization_id uuid NOT NULL, embedding public.vector({config.dim}) NOT NULL)"""
         )
-        with conn.cursor().copy(
-            "COPY bench_meta.query_vectors (id, knowledge_base_id, organization_id, embedding) FROM STDIN (FORMAT BINARY)"
-        ) as copy:
-            copy.set_types(["int4", "uuid", "uuid", "vector"])
-            for row in zip(range(n), kbs, orgs, vectors):
-                copy.write_row(row)
+        with conn.cursor().copy(f"COPY bench_meta.query_vectors ({', '.join(names)}) FROM STDIN (FORMAT BINARY)") as copy:
+            copy.write(payload)
     return n
 
 

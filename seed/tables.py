@@ -2,7 +2,8 @@
 
 A generator gets the context and a range [lo, hi) of *driver* rows (its own rows, or
 for derived tables the parent rows: project_members per project) and returns columns
-(name -> list). Everything it draws comes from an RNG seeded with (seed, table, chunk),
+(name -> column, in the forms seed.copy_binary encodes: numpy arrays for ids, times,
+numbers and vectors, lists for text and JSON). Everything it draws comes from an RNG seeded with (seed, table, chunk),
 or from per-row hashes (seed.ids.unit_floats) where another table must agree with it,
 so a chunk's content never depends on which worker made it or in which order.
 Columns a variant's table lacks are not loaded into it (e.g. `deleted_at` into baseline,
@@ -19,12 +20,13 @@ from typing import Callable
 import numpy as np
 
 from bench import secrets
+from seed.copy_binary import Masked
 from seed.embeddings import TopicModel
-from seed.ids import uuid_bytes, uuids, unit_floats
+from seed.ids import uuid_bytes, unit_floats
 from seed.plan import Plan, owner_of
 from seed.pools import Pools
 
-Columns = dict[str, list]
+Columns = dict[str, object]
 
 
 @dataclass
@@ -39,13 +41,15 @@ class Context:
     def rng(self, table: str, chunk: int) -> np.random.Generator:
         return np.random.default_rng([self.seed, _code(table), chunk])
 
-    def ids(self, table: str, index) -> list:
-        return uuids(self.seed, table, index)
+    def ids(self, table: str, index) -> np.ndarray:
+        """(n, 16) uint8: the UUIDs of rows `index` of `table`."""
+        return uuid_bytes(self.seed, table, index)
 
-    def times(self, age_days: np.ndarray) -> list[dt.datetime]:
-        """Timestamps `age_days` before the anchor, to the microsecond."""
+    def times(self, age_days: np.ndarray) -> np.ndarray:
+        """datetime64[us] (UTC): timestamps `age_days` before the anchor, to the microsecond."""
         micros = np.round(np.asarray(age_days) * 86_400e6).astype(np.int64)
-        return [self.anchor - dt.timedelta(microseconds=int(m)) for m in micros]
+        anchor = np.datetime64(self.anchor.astimezone(dt.timezone.utc).replace(tzinfo=None), "us")
+        return anchor - micros.astype("timedelta64[us]")
 
     def age(self, stream: str, index, span_days: float, skew: float = 1.3) -> np.ndarray:
         """Per-row ages in days, more rows recent than old (growth), fixed per row."""
@@ -155,11 +159,11 @@ def projects(ctx: Context, lo: int, hi: int) -> Columns:
         "name": [f"{a.title()} {b.title()}" for a, b in zip(Pools.pick(words, rng, len(i)), Pools.pick(words, rng, len(i)))],
         "description": ctx.pools.text(rng, rng.integers(1, 4, len(i))),
         "status": status,
-        "settings": [{"visibility": v} for v in Pools.pick(["private", "internal", "public"], rng, len(i))],
+        "settings": [f'{{"visibility": "{v}"}}' for v in Pools.pick(["private", "internal", "public"], rng, len(i))],
         "created_at": ctx.times(created),
         "updated_at": ctx.times(updated),
         # soft delete: archived projects were deleted at their last update
-        "deleted_at": [t if s == "archived" else None for s, t in zip(status, ctx.times(updated))],
+        "deleted_at": Masked(ctx.times(updated), np.array(status) != "archived"),
     }
 
 
@@ -193,7 +197,7 @@ def dashboard_templates(ctx: Context, lo: int, hi: int) -> Columns:
     created = ctx.age("template_created", i, 900)
     return {
         "id": ctx.ids("dashboard_templates", i),
-        "organization_id": [None if g else o for g, o in zip(is_global, orgs)],
+        "organization_id": Masked(orgs, is_global),
         "name": [f"{t} template" for t in Pools.pick(ctx.pools.titles, rng, len(i))],
         "description": ctx.pools.text(rng, rng.integers(1, 3, len(i))),
         "layout": [{"columns": int(c)} for c in rng.integers(1, 5, len(i))],
@@ -218,8 +222,8 @@ def datasets(ctx: Context, lo: int, hi: int) -> Columns:
         "name": [f"{w}_{k}" for w, k in zip(Pools.pick(ctx.pools.words, rng, len(i)), i)],
         "description": ctx.pools.text(rng, rng.integers(0, 3, len(i))),
         "source_type": pick(*SOURCE_TYPES, rng.random(len(i))),
-        "config": [{"refresh": r} for r in Pools.pick(["hourly", "daily", "manual"], rng, len(i))],
-        "row_count": [int(x) for x in rng.lognormal(9, 2, len(i))],
+        "config": [f'{{"refresh": "{r}"}}' for r in Pools.pick(["hourly", "daily", "manual"], rng, len(i))],
+        "row_count": rng.lognormal(9, 2, len(i)).astype(np.int64),
         "created_at": ctx.times(created),
         "updated_at": ctx.times(created * rng.random(len(i))),
     }
@@ -260,10 +264,10 @@ def dashboards(ctx: Context, lo: int, hi: int) -> Columns:
         "project_id": ctx.ids("projects", project),
         "owner_id": ctx.ids("users", plan.project_member_user(project, owner_position)),
         # half use a template (the soft reference; always one that exists)
-        "template_id": [t if k < plan.counts["dashboard_templates"] else None for t, k in zip(template_ids, template)],
+        "template_id": Masked(template_ids, template >= plan.counts["dashboard_templates"]),
         "name": [f"{t} dashboard" for t in Pools.pick(ctx.pools.titles, rng, len(i))],
         "description": ctx.pools.text(rng, rng.integers(0, 3, len(i))),
-        "layout": [{"widgets": int(w)} for w in rng.integers(1, 12, len(i))],
+        "layout": [f'{{"widgets": {w}}}' for w in rng.integers(1, 12, len(i))],
         "data_sources": sources,
         "created_at": ctx.times(created),
         "updated_at": ctx.times(created * rng.random(len(i))),
@@ -298,7 +302,8 @@ def capabilities(ctx: Context, lo: int, hi: int) -> Columns:
     status = pick(*CAPABILITY_STATUS, rng.random(len(i)))
     u = rng.random(len(i))
     approval = [pick(*APPROVAL[s], np.array([x]))[0] for s, x in zip(status, u)]
-    featured = [s == "published" and a == "approved" and f < 0.05 for s, a, f in zip(status, approval, rng.random(len(i)))]
+    featured = np.array([s == "published" and a == "approved" and f < 0.05
+                         for s, a, f in zip(status, approval, rng.random(len(i)))], dtype=bool)
     created = ctx.age("capability_created", i, 700)
     updated = created * rng.random(len(i))
     words = ctx.pools.words
@@ -315,10 +320,10 @@ def capabilities(ctx: Context, lo: int, hi: int) -> Columns:
         "featured": featured,
         "metrics": [{"rating": round(float(r), 1), "downloads": int(d)}
                     for r, d in zip(1 + 4 * rng.beta(5, 2, len(i)), rng.lognormal(5, 1.5, len(i)))],
-        "version": [int(v) for v in rng.integers(1, 6, len(i))],
+        "version": rng.integers(1, 6, len(i)),
         "created_at": ctx.times(created),
         "updated_at": ctx.times(updated),
-        "deleted_at": [t if s == "archived" else None for s, t in zip(status, ctx.times(updated))],
+        "deleted_at": Masked(ctx.times(updated), np.array(status) != "archived"),
     }
 
 
@@ -337,7 +342,7 @@ def knowledge_bases(ctx: Context, lo: int, hi: int) -> Columns:
     return {
         "id": ctx.ids("knowledge_bases", i),
         "organization_id": ctx.ids("organizations", org),
-        "project_id": [p if h else None for p, h in zip(project_ids, has_project)],
+        "project_id": Masked(project_ids, ~has_project),
         "name": [f"{t} knowledge" for t in Pools.pick(ctx.pools.titles, rng, len(i))],
         "description": ctx.pools.text(rng, rng.integers(1, 3, len(i))),
         "settings": [{"chunking": c} for c in Pools.pick(["paragraph", "sentence", "fixed"], rng, len(i))],
@@ -366,8 +371,8 @@ def documents(ctx: Context, lo: int, hi: int) -> Columns:
         "content": ctx.pools.text(rng, paragraphs, ctx.pools.paragraphs),
         "document_type": pick(*DOCUMENT_TYPES, rng.random(len(i))),
         "language": pick(*LANGUAGES, rng.random(len(i))),
-        "metadata": [{"pages": int(p)} for p in paragraphs],
-        "embedding_vector": list(ctx.topics.sample(ctx.topics.topic_for(kb, rng), rng)),
+        "metadata": [f'{{"pages": {p}}}' for p in paragraphs],
+        "embedding_vector": ctx.topics.sample(ctx.topics.topic_for(kb, rng), rng),
         "created_at": ctx.times(created),
         "updated_at": ctx.times(created * rng.random(len(i))),
     }
@@ -391,14 +396,14 @@ def mcp_integrations(ctx: Context, lo: int, hi: int) -> Columns:
     return {
         "id": ids,
         "organization_id": ctx.ids("organizations", org),
-        "project_id": [p if n > 0 else None for p, n in zip(project_ids, n_proj)],
+        "project_id": Masked(project_ids, n_proj == 0),
         "name": [f"{w.title()} MCP" for w in words],
         "url": [f"https://mcp.{d}/{w}" for d, w in zip(Pools.pick(ctx.pools.domains, rng, len(i)), words)],
         "authentication": auth,
         "authentication_ciphertext": [
-            secrets.encrypt(json.dumps(a).encode(), u.bytes, deterministic=True, secret=ctx.key) for a, u in zip(auth, ids)
+            secrets.encrypt(json.dumps(a).encode(), u.tobytes(), deterministic=True, secret=ctx.key) for a, u in zip(auth, ids)
         ],
-        "is_active": list(rng.random(len(i)) < 0.85),
+        "is_active": rng.random(len(i)) < 0.85,
         "created_at": ctx.times(created),
         "updated_at": ctx.times(created * rng.random(len(i))),
     }
@@ -420,12 +425,12 @@ def user_activity_log(ctx: Context, lo: int, hi: int) -> Columns:
         "user_id": ctx.ids("users", user),
         "organization_id": ctx.ids("organizations", ctx.plan.user_org(user)),
         "action": pick(*ACTIONS, rng.random(len(i))),
-        "metadata": [{"ip": f"10.{a}.{b}.{c}"} for a, b, c in rng.integers(0, 256, (len(i), 3))],
+        "metadata": [f'{{"ip": "10.{a}.{b}.{c}"}}' for a, b, c in rng.integers(0, 256, (len(i), 3)).tolist()],
         "timestamp": ctx.times(age),
     }
 
 
-def query_vectors(ctx: Context, n: int) -> tuple[list, list, np.ndarray]:
+def query_vectors(ctx: Context, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The held-out query set: (knowledge base ids, organization ids, vectors)."""
     rng = np.random.default_rng([ctx.seed, _code("query_vectors")])
     n_docs = ctx.plan.counts["documents"]
