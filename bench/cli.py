@@ -485,29 +485,14 @@ def _print_latency(section: dict, all_verdicts: list[dict]) -> None:
 
 
 def _print_verdicts(all_verdicts: list[dict]) -> None:
+    from bench.report.data import figure_text  # the figure as report.html and summary.md give it
+
     table = Table(title="Verdicts (figure with its 95% interval)")
     for column in ("claim", "variant", "verdict", "measured", "note"):
         table.add_column(column)
     for v in all_verdicts:
-        table.add_row(v["claim_text"], v["variant"], v["verdict"], _figure(v), v.get("note", ""))
+        table.add_row(v["claim_text"], v["variant"], v["verdict"], figure_text(v, short=True), v.get("note", ""))
     out.print(table)
-
-
-def _figure(verdict: dict) -> str:
-    fig = verdict["figure"]
-    if not fig:
-        return "-"
-    if verdict["claim"] == "concurrency":
-        from bench.report.data import concurrency_text
-
-        return concurrency_text(fig)
-    if verdict["claim"] == "security":
-        return f"{fig['successful_attacks']} of {fig['attacks']} attacks succeed"
-    if verdict["claim"] == "avg_latency":
-        return f"{fig['estimate']:.2f} ms [{fig['low']:.2f}, {fig['high']:.2f}]"
-    if "low" in fig:
-        return f"{fig['estimate']:+.1%} [{fig['low']:+.1%}, {fig['high']:+.1%}]"
-    return f"{fig['estimate']:+.1%}"
 
 
 # ---- bench all --------------------------------------------------------------------

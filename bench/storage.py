@@ -6,6 +6,7 @@ from __future__ import annotations
 import psycopg
 
 from bench import verdicts
+from seed import loader
 
 REFERENCE = "baseline"
 
@@ -13,11 +14,7 @@ REFERENCE = "baseline"
 def section(conn: psycopg.Connection, variants: list[str]) -> dict:
     if not conn.execute("SELECT to_regclass('bench_meta.storage')").fetchone()[0]:
         return {"tables": [], "totals": {}, "verdicts": []}
-    rows = conn.execute(
-        "SELECT variant, relation, kind, heap_bytes, index_bytes, total_bytes FROM bench_meta.storage "
-        "WHERE variant = ANY(%s) ORDER BY variant, total_bytes DESC", (variants,)).fetchall()
-    tables = [{"variant": v, "relation": r, "kind": k, "heap_bytes": h, "index_bytes": i, "total_bytes": t}
-              for v, r, k, h, i, t in rows]
+    tables = [{"variant": v, **record} for v in sorted(variants) for record in loader.recorded_storage(conn, v)]
     totals = {}
     for t in tables:
         entry = totals.setdefault(t["variant"], {"heap_bytes": 0, "index_bytes": 0, "total_bytes": 0})

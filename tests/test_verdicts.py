@@ -69,3 +69,22 @@ def test_hdr_summary_and_round_trip():
     assert s["count"] == 4 and s["throughput_rps"] == 2.0
     assert abs(s["p50_ms"] - 2.0) < 0.01 and abs(s["max_ms"] - 100.0) < 0.2
     assert stats.decode(stats.encode(h)).get_total_count() == 4
+
+
+def test_the_terminal_verdict_table_gives_the_figures_the_reports_give(monkeypatch):
+    from rich.console import Console
+
+    from bench import cli
+    from bench.report.data import figure_text
+
+    storage = {"claim": "storage", "claim_text": "20-30% storage reduction", "variant": "hardened",
+               "verdict": verdicts.REFUTED, "note": "",
+               "figure": {"estimate": -0.152, "variant_bytes": 530 * 2**20, "baseline_bytes": 460 * 2**20}}
+    latency = {"claim": "avg_latency", "claim_text": "<100 ms average query time", "variant": "review",
+               "verdict": verdicts.CONFIRMED, "note": "", "figure": {"estimate": 21.51, "low": 21.17, "high": 21.84}}
+    screen = Console(record=True, width=200)
+    monkeypatch.setattr(cli, "out", screen)
+    cli._print_verdicts([storage, latency])
+    text = screen.export_text()
+    assert figure_text(storage, short=True) == "-15.2% (530 vs 460 MiB)" and "-15.2% (530 vs 460 MiB)" in text
+    assert figure_text(latency, short=True) == "21.5 ms [21.2, 21.8]" and "21.5 ms [21.2, 21.8]" in text
