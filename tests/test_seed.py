@@ -249,3 +249,20 @@ def test_post_data_built_before_the_data_is_refused_not_left_empty(db_dsn):
     seed_tiny(db_dsn, only=["baseline"])  # the advice works
     with psycopg.connect(db_dsn) as conn:
         assert conn.execute("SELECT count(*) FROM baseline.projects").fetchone()[0] == scales()["tiny"]["projects"]
+
+
+def test_1536_dimensions_load_as_written(db_dsn):
+    """OpenAI-sized embeddings: the vector column, the HNSW index and the held-out queries."""
+    seed_tiny(db_dsn, only=["hardened"], dim=1536, rows=("documents=300",))
+    with psycopg.connect(db_dsn) as conn:
+        dims = conn.execute("SELECT DISTINCT vector_dims(embedding_vector) FROM hardened.documents").fetchall()
+        norms = conn.execute("SELECT min(vector_norm(embedding_vector)), max(vector_norm(embedding_vector)) "
+                             "FROM hardened.documents").fetchone()
+        queries = conn.execute("SELECT DISTINCT vector_dims(embedding) FROM bench_meta.query_vectors").fetchall()
+        assert conn.execute("SELECT count(*) FROM hardened.documents").fetchone()[0] == 300
+        hnsw = conn.execute("SELECT count(*) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+                            "JOIN pg_am a ON a.oid = c.relam WHERE i.indrelid = 'hardened.documents'::regclass "
+                            "AND a.amname = 'hnsw' AND i.indisvalid").fetchone()[0]
+    assert hnsw == 1
+    assert dims == [(1536,)] and queries == [(1536,)]
+    assert 0.999 < norms[0] <= norms[1] < 1.001  # L2-normalised, as generated
