@@ -13,9 +13,10 @@ import psycopg
 import pytest
 
 from bench.errors import BenchError
-from seed import checks, loader
+from seed import benchmark, checks, loader
 from seed.config import make_config, scales
 from seed.plan import Plan
+from seed.tables import TABLES
 from tests.conftest import TEST_KEY, seed_tiny
 
 VARIANTS = ("baseline", "review", "hardened")
@@ -266,3 +267,26 @@ def test_1536_dimensions_load_as_written(db_dsn):
     assert hnsw == 1
     assert dims == [(1536,)] and queries == [(1536,)]
     assert 0.999 < norms[0] <= norms[1] < 1.001  # L2-normalised, as generated
+
+
+def test_the_seeder_benchmark_prints_every_table_and_leaves_no_scratch_database(run_bench, db_dsn):
+    done = run_bench("--dsn", db_dsn, "seed", "--benchmark", "--scale", "tiny")
+    assert done.returncode == 0, done.stderr
+    lines = [[c.strip() for c in line.strip("│ ").split("│")] for line in done.stdout.splitlines() if "│" in line]
+    rows = {cells[0]: cells[1:] for cells in lines if len(cells) == 7}
+    growth = {cells[0]: cells[1:] for cells in lines if len(cells) == 4}
+    plan = Plan(1, scales()["tiny"])
+    with psycopg.connect(db_dsn) as conn:
+        baseline_tables = {t for (t,) in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'baseline'")}
+        left = conn.execute("SELECT count(*) FROM pg_database WHERE datname LIKE %s",
+                            ("%" + benchmark.SCRATCH_SUFFIX,)).fetchone()[0]
+    assert left == 0 and not baseline_tables  # measured in a scratch database, dropped afterwards
+    measured = {name: values for name, values in rows.items() if name in TABLES}
+    assert set(measured) == {t for t in TABLES if t != "dashboard_data_sources"}  # baseline has no junction table
+    for name, (count, _mb, seeder, _mbs, limit, ratio) in measured.items():
+        assert int(count.replace(",", "")) == plan.total(name), name
+        assert float(seeder.replace(",", "")) > 0 and float(limit.replace(",", "")) > 0 and float(ratio) > 0
+    assert int(rows["all"][0].replace(",", "")) == sum(plan.total(t) for t in measured)
+    assert "server-side INSERT ... SELECT generate_series" in done.stdout
+    assert set(growth) == set(scales())  # extrapolated load time and disk for every scale, full included
+    assert all(load.endswith(" min") and disk[-3:] in ("KiB", "MiB", "GiB", "TiB") for _docs, load, disk in growth.values())
