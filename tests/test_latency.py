@@ -98,12 +98,14 @@ def _median_rounds(dsn: str, scenario: Scenario, variant) -> list[float]:
 
 
 def test_dropping_an_index_is_measurably_slower(db_dsn):
-    seed_tiny(db_dsn, only=["hardened"], rows=["user_activity_log=150000"])
+    seed_tiny(db_dsn, only=["hardened"], rows=["user_activity_log=400000"])
     hardened = schemas.select(["hardened"])[0]
     scenario = all_scenarios()["my_recent_activity"]
     with_index = _median_rounds(db_dsn, scenario, hardened)
     with psycopg.connect(db_dsn, autocommit=True) as conn:
-        conn.execute("DROP INDEX hardened.user_activity_log_user_ts_idx")
+        # both indexes that serve it: with only one dropped the other takes over, and how much
+        # slower that is depends on which tenant's user was drawn
+        conn.execute("DROP INDEX hardened.user_activity_log_user_ts_idx, hardened.user_activity_log_org_ts_idx")
         conn.execute("ANALYZE hardened.user_activity_log")
     without = _median_rounds(db_dsn, scenario, hardened)
     ratio = stats.bootstrap_ratio(np.array(without), np.array(with_index))
