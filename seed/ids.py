@@ -10,7 +10,6 @@ the row index (odd multipliers and xor-shifts are invertible modulo 2**48).
 from __future__ import annotations
 
 import hashlib
-import uuid
 
 import numpy as np
 
@@ -55,15 +54,6 @@ def uuid_bytes(seed: int, table: str, index: np.ndarray) -> np.ndarray:
     out[:, 6] = (out[:, 6] & 0x0F) | 0x40  # version 4
     out[:, 8] = (out[:, 8] & 0x3F) | 0x80  # RFC 4122 variant
     return out
-
-
-def uuids(seed: int, table: str, index) -> list[uuid.UUID]:
-    raw = uuid_bytes(seed, table, index)
-    return [uuid.UUID(bytes=row.tobytes()) for row in raw]
-
-
-def uuid_at(seed: int, table: str, i: int) -> uuid.UUID:
-    return uuids(seed, table, np.array([i]))[0]
 
 
 def unit_floats(seed: int, stream: str, index) -> np.ndarray:

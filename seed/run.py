@@ -91,4 +91,3 @@ def _refuse_indexed_but_empty(conn: psycopg.Connection, indexed: list[str]) -> N
         only = " ".join(f"--only {n}" for n in empty)
         raise BenchError(f"{', '.join(empty)}: post-data was built before any data was loaded (`bench schema index` "
                          f"runs after seeding); `bench schema drop {only} --force`, then seed again")
-

@@ -3,8 +3,8 @@
 A generator gets the context and a range [lo, hi) of *driver* rows (its own rows, or
 for derived tables the parent rows: project_members per project) and returns columns
 (name -> column, in the forms seed.copy_binary encodes: numpy arrays for ids, times,
-numbers and vectors, lists for text and JSON). Everything it draws comes from an RNG seeded with (seed, table, chunk),
-or from per-row hashes (seed.ids.unit_floats) where another table must agree with it,
+numbers and vectors, lists for text and JSON). Everything it draws comes from an RNG
+seeded with (seed, table, chunk), or from per-row hashes (seed.ids.unit_floats) where another table must agree with it,
 so a chunk's content never depends on which worker made it or in which order.
 Columns a variant's table lacks are not loaded into it (e.g. `deleted_at` into baseline,
 `authentication` into hardened, which gets only `authentication_ciphertext`).
@@ -150,7 +150,7 @@ def projects(ctx: Context, lo: int, hi: int) -> Columns:
     rng = ctx.rng("projects", lo)
     status = pick(*PROJECT_STATUS, rng.random(len(i)))
     created = project_age(ctx, i)
-    updated = created * rng.random(len(i))
+    updated_at = ctx.times(created * rng.random(len(i)))
     words = ctx.pools.words
     return {
         "id": ctx.ids("projects", i),
@@ -161,9 +161,9 @@ def projects(ctx: Context, lo: int, hi: int) -> Columns:
         "status": status,
         "settings": [f'{{"visibility": "{v}"}}' for v in Pools.pick(["private", "internal", "public"], rng, len(i))],
         "created_at": ctx.times(created),
-        "updated_at": ctx.times(updated),
+        "updated_at": updated_at,
         # soft delete: archived projects were deleted at their last update
-        "deleted_at": Masked(ctx.times(updated), np.array(status) != "archived"),
+        "deleted_at": Masked(updated_at, np.array(status) != "archived"),
     }
 
 
@@ -305,7 +305,7 @@ def capabilities(ctx: Context, lo: int, hi: int) -> Columns:
     featured = np.array([s == "published" and a == "approved" and f < 0.05
                          for s, a, f in zip(status, approval, rng.random(len(i)))], dtype=bool)
     created = ctx.age("capability_created", i, 700)
-    updated = created * rng.random(len(i))
+    updated_at = ctx.times(created * rng.random(len(i)))
     words = ctx.pools.words
     return {
         "id": ctx.ids("capabilities", i),
@@ -322,8 +322,8 @@ def capabilities(ctx: Context, lo: int, hi: int) -> Columns:
                     for r, d in zip(1 + 4 * rng.beta(5, 2, len(i)), rng.lognormal(5, 1.5, len(i)))],
         "version": rng.integers(1, 6, len(i)),
         "created_at": ctx.times(created),
-        "updated_at": ctx.times(updated),
-        "deleted_at": Masked(ctx.times(updated), np.array(status) != "archived"),
+        "updated_at": updated_at,
+        "deleted_at": Masked(updated_at, np.array(status) != "archived"),
     }
 
 
