@@ -23,6 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from seed.ids import unit_floats
 
@@ -68,9 +69,14 @@ class TopicModel:
         s = rng.standard_normal((n, RANK), dtype=np.float32) / np.float32(np.sqrt(RANK))
         z = rng.standard_normal((n, self.dim), dtype=np.float32) / np.float32(np.sqrt(self.dim))
         spread = np.zeros((n, self.dim), dtype=np.float32)
-        for topic in np.unique(topics):  # grouped: gathering (n, dim, RANK) bases would cost GBs
-            rows = topics == topic
-            spread[rows] = s[rows] @ self.bases[topic].T
+        # One BLAS thread. The last bits of a product depend on how many threads split it
+        # (2,209 of 5,000 vectors differed between 1 and 2), so with the default thread
+        # count the vectors would depend on the machine's cores and on the caller. Idle
+        # BLAS threads also spin, taking the cores the server needs for loading.
+        with threadpool_limits(limits=1, user_api="blas"):
+            for topic in np.unique(topics):  # grouped: gathering (n, dim, RANK) bases would cost GBs
+                rows = topics == topic
+                spread[rows] = s[rows] @ self.bases[topic].T
         vectors = self.centroids[topics].astype(np.float32) + SPREAD * (spread + self.difficulty * z)
         return _unit(vectors).astype(np.float32)
 

@@ -26,7 +26,6 @@ from pathlib import Path
 
 import numpy as np
 import psycopg
-from threadpoolctl import threadpool_limits
 
 from bench import schema, secrets
 from bench.errors import BenchError
@@ -174,17 +173,13 @@ _worker: dict = {}
 
 
 def init_worker(dsn: str, config: SeedConfig, key: bytes, dims: dict[str, int]) -> None:
-    # One BLAS thread: OpenBLAS's extra threads spin between calls and take the cores the
-    # server needs to ingest; with them the small-scale documents load ran at 0.68x the
-    # plain-COPY limit, without them at 1.08x (make bench-seed).
-    blas = threadpool_limits(limits=1)
     plan = Plan(config.seed, config.counts)
     topics = TopicModel(config.seed, config.dim, n_topics(config.counts["documents"]), config.difficulty)
     ctx = Context(config.seed, plan, Pools.build(config.seed), topics, config.anchor_time, key)
     conn = psycopg.connect(dsn, autocommit=True)
     # A crash loses at most uncommitted chunks, and the progress row goes with its chunk.
     conn.execute("SET synchronous_commit = off")
-    _worker.update(ctx=ctx, conn=conn, columns={}, blas=blas)
+    _worker.update(ctx=ctx, conn=conn, columns={})
 
 
 def load_chunk(chunk: Chunk) -> tuple[str, int, int]:
@@ -289,9 +284,8 @@ class ChunkLoader:
     def __exit__(self, *exc) -> None:
         if self.pool:
             self.pool.shutdown(wait=True, cancel_futures=True)
-        elif "conn" in _worker:  # inline: this process goes on (benchmarks, ground truth)
+        elif "conn" in _worker:
             _worker.pop("conn").close()
-            _worker.pop("blas").restore_original_limits()
 
     def warm_up(self) -> None:
         """Start every worker now, so that timing a table excludes process start-up."""

@@ -17,6 +17,20 @@ def test_recall_helpers_on_a_hand_checked_case():
     assert calibration.recall([{0, 3}], truth) == 0.5
 
 
+def test_vectors_are_bitwise_the_same_whatever_the_callers_blas_threads():
+    """Workers, the main process and other machines run BLAS with other thread counts;
+    the last bits of a product depend on them unless the generator fixes its own."""
+    from threadpoolctl import threadpool_limits
+
+    model = TopicModel(seed=1, dim=384, topics=20)
+    topics = np.repeat(np.arange(20), 250)
+    drawn = []
+    for threads in (1, 4):
+        with threadpool_limits(limits=threads, user_api="blas"):
+            drawn.append(model.sample(topics, np.random.default_rng(0)))
+    assert np.array_equal(drawn[0], drawn[1])
+
+
 def test_vectors_are_unit_and_topical():
     model = TopicModel(seed=1, dim=64, topics=8, difficulty=1.5)
     rng = np.random.default_rng(0)
