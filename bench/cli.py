@@ -18,11 +18,10 @@ from rich.table import Table
 
 from bench import config, database, environment
 from bench import schema as schemas
-from bench.options import only_option, out_options
+from bench.options import only_option, out_options, port_value, scale_option
 from bench import dsn as dsns
-from bench.errors import BenchError
+from bench.errors import BenchError, UsageError
 from bench.server import EmbeddedServer
-from seed.config import DEFAULT_SCALE
 from seed.embeddings import DEFAULT_DIFFICULTY
 
 # Logs (CI, files) get a wide page so tables keep one row per line; terminals use their width.
@@ -35,7 +34,8 @@ EXIT_NOT_RUNNING = 3  # as `pg_ctl status`
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--dsn", metavar="DSN", help="Server to benchmark (or BENCH_DSN). Default: the embedded server.")
 @click.option("--data-dir", metavar="PATH", help="Embedded server home (or BENCH_DATA_DIR). Default: .bench/")
-@click.option("--port", type=str, metavar="N", help="Embedded server TCP port (or BENCH_PORT). Default: 54329.")
+@click.option("--port", type=str, metavar="N", callback=port_value,
+              help="Embedded server TCP port (or BENCH_PORT). Default: 54329.")
 @click.pass_context
 def cli(ctx: click.Context, dsn: str | None, data_dir: str | None, port: str | None) -> None:
     """Benchmark PostgreSQL + pgvector schema variants and judge a review's claims."""
@@ -99,7 +99,7 @@ def db_status(settings: config.Settings) -> int:
 def db_url(settings: config.Settings) -> None:
     """Print the DSN of the server under test (password masked)."""
     if settings.embedded:
-        out.print(EmbeddedServer(settings.data_dir, settings.port).dsn(), soft_wrap=True)
+        out.print(dsns.mask(EmbeddedServer(settings.data_dir, settings.port).dsn()), soft_wrap=True)
     else:
         out.print(dsns.mask(settings.dsn), soft_wrap=True)
 
@@ -119,6 +119,7 @@ def schema_apply(settings: config.Settings, only: tuple[str, ...], dim: int) -> 
     """Pre-data phase: create each variant's schema and tables (safe to re-run)."""
     chosen = schemas.select(list(only))
     with _connection(settings) as (conn, _dsn):
+        schemas.refuse_foreign(conn, chosen)  # every check before the first CREATE
         for variant in chosen:
             created = schemas.apply(conn, variant, dim=dim)
             out.print(f"{variant.name}: {'tables created' if created else 'already applied'} (dim {dim})")
@@ -141,26 +142,60 @@ def schema_index(settings: config.Settings, only: tuple[str, ...]) -> None:
 @schema.command("drop")
 @only_option
 @click.option("--force", is_flag=True, help="Confirm: the variant's schema and data are deleted.")
+@click.option("--force-dependents", is_flag=True,
+              help="Also drop objects of other schemas that depend on the variants (named in the output).")
 @click.pass_obj
-def schema_drop(settings: config.Settings, only: tuple[str, ...], force: bool) -> None:
+def schema_drop(settings: config.Settings, only: tuple[str, ...], force: bool, force_dependents: bool) -> None:
     """Drop variants the harness created (never other schemas); needs --force."""
-    chosen = schemas.select(list(only))
+    from bench import ownership
+
     if not force:
-        raise BenchError("dropping deletes the variants' data; add --force to confirm")
+        raise UsageError("dropping deletes the variants' data; add --force to confirm")
+    chosen = schemas.select(list(only))
     with _connection(settings) as (conn, _dsn):
+        # Every check before the first drop: a refusal leaves everything as it was.
+        found = {v.name: schemas.drop_dependents(conn, v) for v in chosen}
+        found["bench_vector"] = _vector_scratch_dependents(conn, chosen)
+        found = {name: objects for name, objects in found.items() if objects}
+        ownership.refuse_dependents(" and ".join(f'"{name}"' for name in found),
+                                    sorted({o for objects in found.values() for o in objects}), force_dependents)
         for variant in chosen:
-            dropped = schemas.drop(conn, variant, force=force)
+            dropped = schemas.drop(conn, variant, force=force, force_dependents=force_dependents)
             out.print(f"{variant.name}: {'dropped' if dropped else 'not present'}")
-        _drop_vector_scratch_after_last_variant(conn)
+            _print_dropped_dependents(found.get(variant.name, []) if dropped else [])
+        _drop_vector_scratch_after_last_variant(conn, force_dependents, found.get("bench_vector", []))
 
 
-def _drop_vector_scratch_after_last_variant(conn) -> None:
-    """The vector scratch copy is derived from the variants' documents: it goes with the last one."""
+def _print_dropped_dependents(objects: list[str]) -> None:
+    for name in objects:
+        out.print(f"  also dropped (--force-dependents): {name}")
+
+
+def _remaining_variants(conn, leaving: list) -> list[str]:
+    gone = {v.name for v in leaving}
+    return [v for v, phase in schemas.applied(conn) if phase == "pre" and v not in gone | {schemas.SHARED}]
+
+
+def _vector_scratch_dependents(conn, chosen: list) -> list[str]:
+    """What dropping the vector scratch schema would take along, if it goes with `chosen`."""
     from bench.vector import dataset as vector_dataset
 
-    remaining = [v for v, phase in schemas.applied(conn) if phase == "pre" and v != schemas.SHARED]
-    if not remaining and vector_dataset.drop_scratch(conn):
+    return [] if _remaining_variants(conn, chosen) else vector_dataset.scratch_dependents(conn)
+
+
+def _drop_vector_scratch_after_last_variant(conn, force_dependents: bool = False,
+                                            dependents: list[str] | None = None) -> None:
+    """The vector scratch copy is derived from the variants' documents: it goes with the
+    last one, if the harness made it (a bench_vector schema of someone else stays)."""
+    from bench.vector import dataset as vector_dataset
+
+    if _remaining_variants(conn, []):
+        return
+    if vector_dataset.drop_scratch(conn, force_dependents=force_dependents):
         out.print(f"{vector_dataset.SCHEMA}: dropped (the vector benchmark's scratch copy and ground truth)")
+        _print_dropped_dependents(dependents or [])
+    elif conn.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", (vector_dataset.SCHEMA,)).fetchone():
+        out.print(f"{vector_dataset.SCHEMA}: not created by the harness; left alone")
 
 
 @schema.command("status")
@@ -184,14 +219,13 @@ def _when(record: dict | None) -> str:
 
 # ---- bench seed -------------------------------------------------------------------
 @cli.command("seed")
-@click.option("--scale", default=DEFAULT_SCALE, show_default=True, metavar="NAME",
-              help="Row counts from seed/scales.toml: tiny, small, medium, full.")
+@scale_option("Row counts from seed/scales.toml.")
 @click.option("--seed", "seed_value", type=int, default=1, show_default=True, help="Random seed of the dataset.")
 @click.option("--dim", type=click.IntRange(1, schemas.MAX_DIM), default=schemas.DEFAULT_DIM, show_default=True,
               help="Embedding dimension.")
 @click.option("--difficulty", type=click.FloatRange(0, 100), default=DEFAULT_DIFFICULTY, show_default=True,
               help="Isotropic noise in the embeddings: higher is harder for ANN indexes.")
-@click.option("--workers", type=int, default=min(2, os.cpu_count() or 1), show_default=True,
+@click.option("--workers", type=click.IntRange(min=1), default=min(2, os.cpu_count() or 1), show_default=True,
               help="Processes generating and loading chunks in parallel.")
 @click.option("--resume", is_flag=True, help="Finish a seed that stopped part-way.")
 @click.option("--rows", multiple=True, metavar="TABLE=N", help="Override a table's row count (repeatable).")
@@ -295,8 +329,10 @@ def run_group() -> None:
 def run_latency_cmd(settings: config.Settings, rounds, requests, concurrency, warmup, mode, rate, scenario_names,
                     out_dir, run_dir, only) -> None:
     """Latency of every scenario on every variant, with verdicts (avg_latency, query_speedup, storage)."""
+    from bench import fs
     from bench.runner import LatencyConfig
 
+    fs.check_run_output(out_dir, run_dir)  # before measuring: a write failing after it loses the figures
     latency_config = LatencyConfig(rounds=rounds, requests=requests, concurrency=concurrency, warmup=warmup,
                                    mode=mode, rate=rate)
     code, _directory = _run_latency(settings, latency_config, list(only), list(scenario_names), out_dir, run_dir)
@@ -328,13 +364,16 @@ def run_security_cmd(settings: config.Settings, out_dir, run_dir, only) -> None:
 
 
 def _run_security(settings: config.Settings, only: list[str], out_dir=None, run_dir=None) -> Path:
-    from bench import results, security
+    from bench import fs, results, security
 
+    fs.check_run_output(out_dir, run_dir)
     chosen = _seeded_variants(settings, only)
     with _connection(settings) as (conn, dsn):
         directory = open_run(settings, conn, dsn, chosen, out_dir, run_dir)
-        section = security.section(conn, chosen, note=lambda m: err.print(m, highlight=False, markup=False))
-    path = results.add_section(directory, "security", section, section["verdicts"])
+        with _keeping_partial(directory, "security", "variants"):
+            section = security.section(conn, chosen, note=lambda m: err.print(m, highlight=False, markup=False),
+                                       save=lambda s: results.add_section(directory, "security", s, s["verdicts"]))
+    path = directory / results.FILE_NAME
     table = Table(title="Security findings: attacks that succeed (as API users, rolled back)")
     table.add_column("attack")
     for v in chosen:
@@ -390,24 +429,21 @@ def cpu_layout_now(settings: config.Settings) -> dict:
 def _run_latency(settings: config.Settings, latency_config, only: list[str], scenario_names: list[str],
                  out_dir: str | None = None, run_dir: str | None = None) -> tuple[int, Path]:
     from bench import latency, results, storage
-    from scenarios import all_scenarios
+    from scenarios import select as select_scenarios
     from scenarios.population import load as load_population
 
+    scenarios = select_scenarios(scenario_names)  # before _seeded_variants starts a server
     chosen = _seeded_variants(settings, only)
-    catalog = all_scenarios()
-    unknown = [n for n in scenario_names if n not in catalog]
-    if unknown:
-        raise BenchError(f"unknown scenario {', '.join(unknown)}; known: {', '.join(catalog)}")
-    scenarios = [catalog[n] for n in scenario_names] if scenario_names else list(catalog.values())
     with _connection(settings) as (conn, dsn):
         directory = open_run(settings, conn, dsn, chosen, out_dir, run_dir)
         population = load_population(conn, chosen[0].name)
         total = latency_config.rounds * sum(1 for s in scenarios for v in chosen if s.query_for(v))
-        with _batches(total) as tick:
-            section = latency.run(dsn, chosen, scenarios, population, latency_config, tick)
+        with _batches(total) as tick, _keeping_partial(directory, "latency", "rounds"):
+            section = latency.run(dsn, chosen, scenarios, population, latency_config, tick,
+                                  save=lambda s: results.add_section(directory, "latency", s, s["verdicts"]))
         stored = storage.section(conn, [v.name for v in chosen])
     results.add_section(directory, "storage", stored, stored["verdicts"])
-    path = results.add_section(directory, "latency", section, section["verdicts"])
+    path = directory / results.FILE_NAME
     _print_latency(section, section["verdicts"] + stored["verdicts"])
     out.print(f"results: {path}", soft_wrap=True)
     for where in latency.surprises(section["results"]):
@@ -421,6 +457,24 @@ def _run_latency(settings: config.Settings, latency_config, only: list[str], sce
                   soft_wrap=True, markup=False)
         return 1, directory
     return 0, directory
+
+
+@contextmanager
+def _keeping_partial(directory: Path, name: str, unit: str):
+    """Once a section has saved its partial results, a signal or a lost connection ends
+    the command with one line naming them (see main)."""
+    from bench import results
+    from bench.runner import ConnectionLost
+
+    try:
+        yield
+    except (KeyboardInterrupt, ConnectionLost) as exc:
+        file = directory / results.FILE_NAME
+        if isinstance(exc, KeyboardInterrupt):
+            raise results.Stopped(results.stop_reason(exc), file) from None
+        mark = results.interrupted_sections(results.load(directory)).get(name) or {}
+        done = f"{mark.get(f'{unit}_completed', 0)} of {mark.get(f'{unit}_planned', '?')} {unit}"
+        raise BenchError(f"lost the connection to the server after {done}; partial results in {file}") from None
 
 
 def _seeded_variants(settings: config.Settings, only: list[str]) -> list:
@@ -500,20 +554,24 @@ def _print_verdicts(all_verdicts: list[dict]) -> None:
 
 # ---- bench all --------------------------------------------------------------------
 @cli.command("all")
-@click.option("--scale", default=DEFAULT_SCALE, show_default=True, metavar="NAME", help="Scale to seed and measure.")
+@scale_option("Scale to seed and measure.")
 @click.pass_obj
 def run_all(settings: config.Settings, scale: str) -> None:
     """What `make bench` runs: start the server, seed the default scale, measure, judge."""
+    from bench import fs
+    from bench.loadtest import options as load_options
     from bench.runner import LatencyConfig
     from seed.config import make_config
     from seed.run import seed_database
 
+    seed_config = make_config(scale)  # usage mistakes (BENCH_LOAD_* too) before a server starts
+    load_values = load_options.resolve({})
+    fs.check_run_output(None, None)  # reports dir: before seeding and measuring
     dsn = _target_dsn(settings)
     with database.connect(dsn) as conn:
         versions = database.check_server(conn, dsn)
         env = environment.capture(conn, dsn, versions)
         _print_environment(env)
-        seed_config = make_config(scale)
         recorded = conn.execute("SELECT to_regclass('bench_meta.seed_run')").fetchone()[0] and conn.execute(
             "SELECT config FROM bench_meta.seed_run WHERE id = 1").fetchone()
         resume = bool(recorded) and recorded[0]["scale"] == scale  # finish (or keep) the same seed
@@ -524,7 +582,6 @@ def run_all(settings: config.Settings, scale: str) -> None:
                                resume=resume, console=err,
                                data_path=settings.data_dir if settings.embedded else None)
         _print_seed(report, time.perf_counter() - began)  # the total includes post-data, as `bench seed` prints it
-    from bench.loadtest import options as load_options
     from bench.loadtest.command import run_load
     from bench.report import render
     from bench.vector.command import run_vector
@@ -533,7 +590,7 @@ def run_all(settings: config.Settings, scale: str) -> None:
     code, directory = _run_latency(settings, LatencyConfig(), [], [])
     _run_security(settings, [], run_dir=str(directory))
     vector_code, _ = run_vector(settings, VectorOptions(), [], run_dir=str(directory))
-    load_code, _, _ = run_load(settings, load_options.resolve({}), 0, [], run_dir=str(directory))
+    load_code, _, _ = run_load(settings, load_values, 0, [], run_dir=str(directory))
     paths = render(directory)  # a failed run still gets its report
     out.print(f"report: {paths['report.html']}", soft_wrap=True)
     out.print(f"summary: {paths['summary.md']}", soft_wrap=True)
@@ -600,19 +657,40 @@ def _human_bytes(n: int) -> str:
     raise AssertionError("unreachable")
 
 
-def _dsn_in(argv: list[str]) -> str | None:
-    """The DSN given on the command line or in the environment, to scrub it from errors."""
-    for i, arg in enumerate(argv):
-        if arg == "--dsn" and i + 1 < len(argv):
-            return argv[i + 1]
-        if arg.startswith("--dsn="):
-            return arg.split("=", 1)[1]
-    return os.environ.get("BENCH_DSN")
+def _dsn_in(argv: list[str]) -> list[str]:
+    """Every DSN on the command line or in the environment, to scrub them all from errors
+    (a usage error may come before we know which one is used)."""
+    given = [argv[i + 1] for i, arg in enumerate(argv[:-1]) if arg == "--dsn"]
+    given += [arg.split("=", 1)[1] for arg in argv if arg.startswith("--dsn=")]
+    return given + [os.environ.get("BENCH_DSN", "")]  # redact() skips an empty one
+
+
+EXIT_SIGNAL = {"SIGINT": 130, "SIGTERM": 143}  # 128 + the signal's number, as a shell reports it
+
+
+def _terminated(_signum, _frame) -> None:
+    """SIGTERM ends a run as Ctrl+C does: partial results saved, one line, no traceback."""
+    from bench.results import Interrupted
+
+    raise Interrupted("SIGTERM")
+
+
+def _interrupted(exc: BaseException) -> int:
+    name = getattr(exc, "signal_name", "SIGINT")
+    partial = getattr(exc, "partial", None)
+    err.print(f"bench: interrupted ({name})" + (f"; partial results in {partial}" if partial else ""),
+              soft_wrap=True, markup=False, highlight=False)
+    return EXIT_SIGNAL.get(name, 130)
 
 
 def main(argv: list[str] | None = None) -> None:
+    import signal
+
+    from bench.results import Stopped
+
     argv = list(sys.argv[1:] if argv is None else argv)
-    secret_source = _dsn_in(argv)
+    secret_sources = _dsn_in(argv)
+    previous = signal.signal(signal.SIGTERM, _terminated)
     try:
         code = cli.main(args=argv, prog_name="bench", standalone_mode=False)
     except click.exceptions.NoArgsIsHelpError as exc:
@@ -620,14 +698,19 @@ def main(argv: list[str] | None = None) -> None:
         code = 2
     except click.UsageError as exc:
         hint = f" (see `{exc.ctx.command_path} --help`)" if exc.ctx else ""
-        err.print(f"bench: error: {dsns.redact(exc.format_message(), secret_source)}{hint}", soft_wrap=True, markup=False)
+        err.print(f"bench: error: {dsns.redact(exc.format_message(), *secret_sources)}{hint}", soft_wrap=True, markup=False)
         code = 2
     except BenchError as exc:
-        err.print(f"bench: error: {dsns.redact(str(exc), secret_source)}", soft_wrap=True, markup=False)
+        err.print(f"bench: error: {dsns.redact(str(exc), *secret_sources)}", soft_wrap=True, markup=False)
         code = exc.exit_code
-    except (KeyboardInterrupt, click.Abort):
-        err.print("bench: interrupted")
-        code = 130
+    except Stopped as exc:
+        code = _interrupted(exc)
+    except click.Abort as exc:  # click turns KeyboardInterrupt into Abort: the cause says which signal
+        code = _interrupted(exc.__cause__ or exc)
+    except KeyboardInterrupt as exc:
+        code = _interrupted(exc)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     sys.exit(code if isinstance(code, int) else 0)
 
 

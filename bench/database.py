@@ -29,9 +29,12 @@ def connect(dsn: str, **kwargs) -> psycopg.Connection:
     try:
         return psycopg.connect(dsn, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S, **kwargs)
     except psycopg.OperationalError as exc:
-        raise BenchError(_explain_connect_failure(dsn, exc)) from None
-    except psycopg.ProgrammingError as exc:  # a DSN psycopg cannot parse
-        raise BenchError(f"invalid DSN {dsns.mask(dsn)}: {dsns.redact(_first_line(exc), dsn)}") from None
+        raise BenchError(_explain_connect_failure(dsn, exc) + dsns.hint(dsn)) from None
+    except (psycopg.ProgrammingError, UnicodeDecodeError) as exc:  # a DSN psycopg cannot parse
+        reason = dsns.redact(_first_line(exc), dsn)
+        if isinstance(exc, UnicodeDecodeError):  # psycopg's own message quotes codec names
+            reason = "a value is not UTF-8 once percent-decoded"
+        raise BenchError(f"invalid DSN {dsns.mask(dsn)}: {reason}{dsns.hint(dsn)}") from None
 
 
 def check_server(conn: psycopg.Connection, dsn: str) -> dict:

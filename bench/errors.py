@@ -14,3 +14,12 @@ class BenchError(Exception):
     def __init__(self, message: str, *, exit_code: int = 1) -> None:
         super().__init__(message)
         self.exit_code = exit_code
+
+
+class UsageError(BenchError):
+    """A bad option value or a missing confirmation: exit 2, as click's own usage errors.
+
+    Raise it before any server is started or any data is touched."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, exit_code=2)

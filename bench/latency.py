@@ -8,7 +8,7 @@ import dataclasses
 
 import numpy as np
 
-from bench import runner, stats, verdicts
+from bench import results, runner, stats, verdicts
 from bench.schema import Variant
 from scenarios.base import Scenario
 
@@ -16,29 +16,60 @@ REFERENCE = "baseline"
 
 
 def run(dsn: str, variants: list[Variant], scenarios: list[Scenario], population,
-        config: runner.LatencyConfig, progress=None) -> dict:
-    cells = asyncio.run(runner.measure(dsn, variants, scenarios, population, config, progress))
-    results = []
-    for scenario in scenarios:
-        for variant in variants:
-            cell = cells.get((scenario.name, variant.name))
-            if cell is None:
-                results.append({"scenario": scenario.name, "variant": variant.name, "applicable": False})
-                continue
-            plan = cell.plan
-            results.append({
-                "scenario": scenario.name, "variant": variant.name, "kind": scenario.kind, "applicable": True,
-                "expected_failure": scenario.expected_failures.get(variant.name),
-                "latency": stats.summary(cell.histogram, cell.seconds), "errors": cell.errors,
-                "error_samples": cell.error_samples, "rows_returned": cell.rows,
-                "round_medians_ms": cell.round_medians_ms, "round_means_ms": cell.round_means_ms,
-                "hdr": stats.encode(cell.histogram), "explain": plan,
-                "pg_stat_statements": cell.statement_totals(plan.get("query_id")),
-            })
-    comparisons = compare(results, scenarios, variants)
-    return {"config": dataclasses.asdict(config), "scenarios": [_describe(s) for s in scenarios],
-            "results": results, "comparisons": comparisons,
-            "verdicts": latency_verdicts(results, comparisons, scenarios, variants)}
+        config: runner.LatencyConfig, progress=None, save=None) -> dict:
+    """The latency section. With `save`, the section so far is saved after every complete
+    round (marked interrupted until the run ends: a killed run says so), and once more with
+    the reason when a signal or a lost connection stops the run, which then propagates."""
+    save = save or (lambda section: None)
+    last, done = assemble(runner.cells_for(scenarios, variants), variants, scenarios, config, 0), 0
+    save(last)
+
+    def round_done(cells, rounds_done: int) -> None:
+        nonlocal last, done
+        last, done = assemble(cells, variants, scenarios, config, rounds_done), rounds_done
+        save(last)
+
+    try:
+        cells = asyncio.run(runner.measure(dsn, variants, scenarios, population, config, progress, round_done))
+    except (KeyboardInterrupt, runner.ConnectionLost) as exc:  # the last complete round stays, with the reason
+        save({**last, "interrupted": results.interruption(exc, done, config.rounds)})
+        raise
+    section = assemble(cells, variants, scenarios, config, config.rounds)
+    save(section)
+    return section
+
+
+def assemble(cells: dict, variants: list[Variant], scenarios: list[Scenario], config: runner.LatencyConfig,
+             rounds_done: int) -> dict:
+    """The section from the cells after `rounds_done` complete rounds (a snapshot: later
+    rounds do not change it). Short of the planned rounds it carries `interrupted`."""
+    results_ = [_result(scenario, variant, cells.get((scenario.name, variant.name)))
+                for scenario in scenarios for variant in variants]
+    comparisons = compare(results_, scenarios, variants)
+    judged = latency_verdicts(results_, comparisons, scenarios, variants)
+    section = {"config": dataclasses.asdict(config), "scenarios": [_describe(s) for s in scenarios],
+               "results": results_, "comparisons": comparisons, "verdicts": judged}
+    if rounds_done < config.rounds:
+        section["interrupted"] = results.interruption(results.IN_PROGRESS, rounds_done, config.rounds)
+        for v in judged:
+            v["note"] = "; ".join(filter(None, [v.get("note"), f"only {rounds_done} of {config.rounds} rounds "
+                                                "(run interrupted)"]))
+    return section
+
+
+def _result(scenario: Scenario, variant: Variant, cell: runner.Cell | None) -> dict:
+    if cell is None:
+        return {"scenario": scenario.name, "variant": variant.name, "applicable": False}
+    plan = cell.plan
+    return {
+        "scenario": scenario.name, "variant": variant.name, "kind": scenario.kind, "applicable": True,
+        "expected_failure": scenario.expected_failures.get(variant.name),
+        "latency": stats.summary(cell.histogram, cell.seconds), "errors": cell.errors,
+        "error_samples": list(cell.error_samples), "rows_returned": cell.rows,
+        "round_medians_ms": list(cell.round_medians_ms), "round_means_ms": list(cell.round_means_ms),
+        "hdr": stats.encode(cell.histogram), "explain": dict(plan),
+        "pg_stat_statements": cell.statement_totals(plan.get("query_id")),
+    }
 
 
 def _describe(scenario: Scenario) -> dict:

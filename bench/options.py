@@ -1,7 +1,12 @@
 """Click options shared by several commands (one definition each), importable by command
-modules without importing bench.cli (which imports them)."""
+modules without importing bench.cli (which imports them).
+
+Their callbacks check values while the command line is parsed, so that a usage mistake
+exits 2 before any server is started or any data is touched."""
 
 from __future__ import annotations
+
+import os
 
 import click
 
@@ -14,5 +19,36 @@ def out_options(f):
 
 
 def only_option(f):
-    return click.option("--only", "only", multiple=True, metavar="VARIANT",
+    return click.option("--only", "only", multiple=True, metavar="VARIANT", callback=known_variants,
                         help="Limit to this variant (repeatable). Default: all of schema/.")(f)
+
+
+def known_variants(_ctx, _param, names):
+    """--only / --source names: an unknown variant is a UsageError (bench.schema.select)."""
+    from bench import schema
+
+    if names:
+        schema.select([names] if isinstance(names, str) else list(names))
+    return names
+
+
+def port_value(_ctx, _param, value):
+    """--port, else BENCH_PORT, checked as bench.config reads it; a bad one is a UsageError."""
+    from bench import config
+    from bench.errors import BenchError, UsageError
+
+    raw = value if value is not None else os.environ.get("BENCH_PORT")
+    if raw:
+        try:
+            config._port(raw)
+        except BenchError as exc:
+            raise UsageError(f"--port / BENCH_PORT: {exc}") from None
+    return value
+
+
+def scale_option(help_text: str):
+    """--scale, one of seed/scales.toml's (a click.Choice: refused before anything starts)."""
+    from seed.config import DEFAULT_SCALE, scales
+
+    return click.option("--scale", type=click.Choice(list(scales())), default=DEFAULT_SCALE, show_default=True,
+                        help=help_text)

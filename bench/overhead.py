@@ -2,10 +2,12 @@
 
 pgbench's built-in select-only script (`-S`: one `SELECT abalance FROM pgbench_accounts
 WHERE aid = :aid` per transaction) and our asyncpg client on the same statement, at the
-same concurrency, in the same scratch database. Our side runs in P processes (asyncpg
-in one process is CPU-bound near 0.6x pgbench at 8 connections, DESIGN.md), so the ratio
-is ours / pgbench's throughput. A second figure shows a full harness request (one
-transaction with the identity set_config), which is what scenarios pay. Printed only.
+same concurrency, in the same scratch database (`<db>_overhead`, marked as the
+harness's by its comment; one of that name it did not create is refused). Our side runs
+in P processes (asyncpg in one process is CPU-bound near 0.6x pgbench at 8 connections,
+DESIGN.md), so the ratio is ours / pgbench's throughput. A second figure shows a full
+harness request (one transaction with the identity set_config), which is what scenarios
+pay. Printed only.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import asyncpg
 import numpy as np
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from bench import database
+from bench import database, ownership
 from bench import dsn as dsns
 from bench.errors import BenchError
 from bench.server import install_dir
@@ -96,9 +98,8 @@ def ours_tps(dsn: str, clients: int, seconds: int, processes: int, full_request:
 
 def run(admin_dsn: str, clients: list[int], seconds: int, processes: int) -> list[dict]:
     scratch = conninfo_to_dict(admin_dsn).get("dbname", "bench") + SCRATCH_SUFFIX
-    with database.connect(admin_dsn) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{scratch}" WITH (FORCE)')
-        admin.execute(f'CREATE DATABASE "{scratch}"')
+    with database.connect(admin_dsn) as admin:  # someone else's database of that name is refused
+        ownership.create_scratch_database(admin, scratch)
     dsn = make_conninfo(admin_dsn, dbname=scratch)
     try:
         _pgbench(dsn, "-i", "-q", "-s", str(PGBENCH_SCALE), timeout=600)
@@ -112,4 +113,4 @@ def run(admin_dsn: str, clients: list[int], seconds: int, processes: int) -> lis
         return rows
     finally:
         with database.connect(admin_dsn) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{scratch}" WITH (FORCE)')
+            ownership.drop_scratch_database(admin, scratch)

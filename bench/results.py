@@ -92,6 +92,45 @@ def add_section(directory: Path, name: str, section: dict, verdicts: list[dict])
     return write(directory, data)
 
 
+# ---- partial results: a section saved while its measurement runs ------------------------
+IN_PROGRESS = "the run did not finish (still running, or killed before it could say why)"
+
+
+class Interrupted(KeyboardInterrupt):
+    """SIGTERM, raised by bench.cli's handler (plain KeyboardInterrupt is SIGINT)."""
+
+    def __init__(self, signal_name: str = "SIGTERM") -> None:
+        super().__init__(signal_name)
+        self.signal_name = signal_name
+
+
+class Stopped(Exception):
+    """A signal ended a run after its partial results were saved in `partial`. Not a
+    KeyboardInterrupt, so that click passes it on untouched to bench.cli's one line."""
+
+    def __init__(self, signal_name: str, partial: Path) -> None:
+        super().__init__(f"{signal_name}; partial results in {partial}")
+        self.signal_name, self.partial = signal_name, partial
+
+
+def stop_reason(cause) -> str:
+    """One line for why a run stopped: the signal's name, or the fault's message."""
+    if isinstance(cause, KeyboardInterrupt):
+        return getattr(cause, "signal_name", "SIGINT")
+    return str(cause).splitlines()[0] if str(cause) else type(cause).__name__
+
+
+def interruption(cause, completed: int, planned: int, unit: str = "rounds") -> dict:
+    """The mark of a section cut short: why, and how much of it was measured and kept."""
+    return {"reason": stop_reason(cause), f"{unit}_completed": completed, f"{unit}_planned": planned}
+
+
+def interrupted_sections(data: dict) -> dict[str, dict]:
+    """{section name: its interruption mark} for every section of a run cut short."""
+    return {name: section["interrupted"] for name, section in data.items()
+            if isinstance(section, dict) and isinstance(section.get("interrupted"), dict)}
+
+
 def header(conn, dsn: str, variants: list, cpu_layout: dict) -> dict:
     """What every run records about where and on what it ran (captured, not typed)."""
     from bench import database, environment

@@ -87,6 +87,23 @@ class NoRows(Exception):
     """A write that changed nothing: RLS or a missing policy silently refused it."""
 
 
+class ConnectionLost(Exception):
+    """The server closed a runner connection (crash, shutdown, pg_terminate_backend):
+    no later request on it can succeed, so the run stops instead of counting errors."""
+
+
+def lost(exc: BaseException) -> bool:
+    """A fault of the connection rather than of the request: class 08 (connection
+    exception), 57P* (the server shut down or terminated the backend), a dead socket."""
+    if isinstance(exc, (OSError, asyncpg.InterfaceError)):
+        return True
+    return isinstance(exc, asyncpg.PostgresError) and (getattr(exc, "sqlstate", None) or "").startswith(("08", "57P"))
+
+
+def _as_lost(exc: BaseException) -> ConnectionLost:
+    return ConnectionLost(f"server connection lost: {_message(exc)}")
+
+
 @dataclass(frozen=True)
 class Request:
     setup: identity.Setup
@@ -111,7 +128,17 @@ def requests_for(scenario: Scenario, variant: Variant, population, rng: np.rando
 
 async def execute(conn: asyncpg.Connection, request: Request) -> int:
     """One request in its own transaction; a write is rolled back (docs/decisions.md:
-    every run measures the seeded data, and runs can be compared)."""
+    every run measures the seeded data, and runs can be compared). A lost connection
+    raises ConnectionLost, never a request error."""
+    try:
+        return await _transaction(conn, request)
+    except Exception as exc:
+        if lost(exc):
+            raise _as_lost(exc) from None
+        raise
+
+
+async def _transaction(conn: asyncpg.Connection, request: Request) -> int:
     transaction = conn.transaction()
     await transaction.start()
     try:
@@ -144,7 +171,7 @@ async def closed_loop(conns: list, requests: list[Request], cell: Cell | None) -
             if cell:
                 cell.rows += rows
 
-    await asyncio.gather(*(worker(conn) for conn in conns))
+    _raise_first(await asyncio.gather(*(worker(conn) for conn in conns), return_exceptions=True))
     return latencies
 
 
@@ -176,8 +203,15 @@ async def open_loop(conns: list, requests: list[Request], rate: float, cell: Cel
         if delay > 0:
             await asyncio.sleep(delay)
         tasks.append(asyncio.create_task(fire(request, intended)))
-    await asyncio.gather(*tasks)
+    _raise_first(await asyncio.gather(*tasks, return_exceptions=True))
     return latencies
+
+
+def _raise_first(outcomes: list) -> None:
+    """Every task has ended (none left to fail unobserved after the run); re-raise the first fault."""
+    for outcome in outcomes:
+        if isinstance(outcome, BaseException):
+            raise outcome
 
 
 def _message(exc: Exception) -> str:
@@ -197,51 +231,87 @@ async def _connect(dsn: str, n: int) -> list[asyncpg.Connection]:
         raise BenchError(f"the latency runner could not connect: {_message(exc)}") from None
 
 
+def cells_for(scenarios: list[Scenario], variants: list[Variant]) -> dict[tuple[str, str], Cell]:
+    """An empty cell per (scenario, variant) that has a query."""
+    return {(s.name, v.name): Cell() for s in scenarios for v in variants if s.query_for(v)}
+
+
 async def measure(dsn: str, variants: list[Variant], scenarios: list[Scenario], population, config: LatencyConfig,
-                  progress=None) -> dict[tuple[str, str], Cell]:
-    cells = {(s.name, v.name): Cell() for s in scenarios for v in variants if s.query_for(v)}
+                  progress=None, on_round=None) -> dict[tuple[str, str], Cell]:
+    """Warm-up, the interleaved rounds, then plans. `on_round(cells, rounds_done)` runs
+    after each complete round (untimed), e.g. to save what is measured so far. A lost
+    connection raises ConnectionLost."""
+    cells = cells_for(scenarios, variants)
     conns = await _connect(dsn, config.concurrency)
     try:
-        for s_index, scenario in enumerate(scenarios):  # warm-up: unrecorded, every variant alike
-            for variant in variants:
-                if (scenario.name, variant.name) in cells:
-                    rng = np.random.default_rng([config.seed, s_index, 10_000])
-                    await closed_loop(conns, requests_for(scenario, variant, population, rng, config.warmup), None)
+        await _warm_up(conns, cells, variants, scenarios, population, config)
         counters = await statements(conns[0])
         for round_no in range(config.rounds):
-            order = variants[round_no % len(variants):] + variants[:round_no % len(variants)]
-            for s_index, scenario in enumerate(scenarios):
-                for variant in order:
-                    cell = cells.get((scenario.name, variant.name))
-                    if cell is None:
-                        continue
-                    rng = np.random.default_rng([config.seed, s_index, round_no])  # same sequence per variant
-                    batch = requests_for(scenario, variant, population, rng, config.requests)
-                    began = time.perf_counter()
-                    if config.mode == "open":
-                        latencies = await open_loop(conns, batch, config.rate, cell)
-                    else:
-                        latencies = await closed_loop(conns, batch, cell)
-                    cell.seconds += time.perf_counter() - began
-                    if counters is not None:  # between batches, untimed
-                        previous, counters = counters, await statements(conns[0])
-                        cell.add_statements(previous, counters or {})
-                    for value in latencies:
-                        stats.record(cell.histogram, value)
-                    if latencies:
-                        cell.round_medians_ms.append(float(np.median(latencies)) / 1000)
-                        cell.round_means_ms.append(float(np.mean(latencies)) / 1000)
-                    if progress:
-                        progress()
+            counters = await _round(conns, cells, round_no, variants, scenarios, population, config, counters,
+                                    progress)
+            if on_round:
+                on_round(cells, round_no + 1)
         for scenario in scenarios:  # after the rounds, so no plan warms a cache for one side
             for variant in variants:
                 if (scenario.name, variant.name) in cells:
                     cells[(scenario.name, variant.name)].plan = await explain(conns[0], scenario, variant, population,
                                                                               config.seed)
+    except Exception as exc:
+        if lost(exc):
+            raise _as_lost(exc) from None
+        raise
     finally:
-        for conn in conns:
-            await conn.close()
+        await _close(conns)
     return cells
+
+
+async def _warm_up(conns, cells, variants, scenarios, population, config: LatencyConfig) -> None:
+    """Unrecorded requests, every variant alike."""
+    for s_index, scenario in enumerate(scenarios):
+        for variant in variants:
+            if (scenario.name, variant.name) in cells:
+                rng = np.random.default_rng([config.seed, s_index, 10_000])
+                await closed_loop(conns, requests_for(scenario, variant, population, rng, config.warmup), None)
+
+
+async def _round(conns, cells, round_no: int, variants, scenarios, population, config: LatencyConfig, counters,
+                 progress):
+    """One batch per scenario and variant, the variant order rotated; returns the latest
+    pg_stat_statements snapshot."""
+    order = variants[round_no % len(variants):] + variants[:round_no % len(variants)]
+    for s_index, scenario in enumerate(scenarios):
+        for variant in order:
+            cell = cells.get((scenario.name, variant.name))
+            if cell is None:
+                continue
+            rng = np.random.default_rng([config.seed, s_index, round_no])  # same sequence per variant
+            batch = requests_for(scenario, variant, population, rng, config.requests)
+            began = time.perf_counter()
+            if config.mode == "open":
+                latencies = await open_loop(conns, batch, config.rate, cell)
+            else:
+                latencies = await closed_loop(conns, batch, cell)
+            cell.seconds += time.perf_counter() - began
+            if counters is not None:  # between batches, untimed
+                previous, counters = counters, await statements(conns[0])
+                cell.add_statements(previous, counters or {})
+            for value in latencies:
+                stats.record(cell.histogram, value)
+            if latencies:
+                cell.round_medians_ms.append(float(np.median(latencies)) / 1000)
+                cell.round_means_ms.append(float(np.mean(latencies)) / 1000)
+            if progress:
+                progress()
+    return counters
+
+
+async def _close(conns: list) -> None:
+    """Close politely; a connection the server already dropped is just torn down."""
+    for conn in conns:
+        try:
+            await asyncio.wait_for(conn.close(), 5)
+        except (OSError, asyncio.TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError):
+            conn.terminate()
 
 
 # ---- after the rounds: plans and server-side statistics -------------------------------------
@@ -260,9 +330,12 @@ async def explain(conn: asyncpg.Connection, scenario: Scenario, variant: Variant
         text = await conn.fetchval("EXPLAIN (ANALYZE, BUFFERS, VERBOSE, FORMAT JSON) " + query.sql,
                                    *query.values(params))
     except asyncpg.PostgresError as exc:
+        if lost(exc):
+            raise
         return {"error": _message(exc)}
     finally:
-        await transaction.rollback()
+        if not conn.is_closed():
+            await transaction.rollback()
     plan = json.loads(text) if isinstance(text, str) else text
     top, root = plan[0], plan[0]["Plan"]
     return {"query_id": top.get("Query Identifier"), "node": root.get("Node Type"),
@@ -281,7 +354,9 @@ async def statements(conn: asyncpg.Connection) -> dict[int, dict] | None:
     """pg_stat_statements counters by queryid (None when the extension is unavailable)."""
     try:
         rows = await conn.fetch(STATEMENTS_SQL)
-    except asyncpg.PostgresError:
+    except asyncpg.PostgresError as exc:
+        if lost(exc):
+            raise
         return None
     return {q: {"calls": c, "total_exec_ms": t, "rows": r, "shared_blks_hit": h, "shared_blks_read": rd}
             for q, c, t, r, h, rd in rows}

@@ -10,7 +10,10 @@ the data). With `extends = "other"` the other variant's file of the phase runs f
 Each phase runs in one transaction with `search_path = <variant>, public`, `{{dim}}`
 replaced by the embedding dimension and `{{schema}}` by the variant's name. What ran is
 recorded in `bench_meta.applied` with its hash: re-applying is a no-op, applying changed
-SQL over old is refused, and `drop` touches only schemas the harness created.
+SQL over old is refused. Schemas the harness creates (the variant's, its companions) are
+recorded in `bench_meta.owned` (bench/ownership.py): a colliding schema it did not create
+is refused before any change, and `drop` removes only recorded schemas, never objects of
+other schemas that depend on them unless told to (`force_dependents`).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from pathlib import Path
 
 import psycopg
 
+from bench import ownership
 from bench.config import PROJECT_ROOT
 from bench.errors import BenchError
 
@@ -32,7 +36,6 @@ DEFAULT_DIM = 384
 MAX_DIM = 16000  # pgvector's limit for the vector type
 
 META_DDL = """
-CREATE SCHEMA IF NOT EXISTS bench_meta;
 CREATE TABLE IF NOT EXISTS bench_meta.applied (
     variant    text NOT NULL,
     phase      text NOT NULL,
@@ -83,14 +86,16 @@ def variants(root: Path = SCHEMA_DIR) -> list[Variant]:
 
 
 def select(only: list[str] | None, root: Path = SCHEMA_DIR) -> list[Variant]:
-    """The variants named by --only (all when empty); unknown names are an error."""
+    """The variants named by --only (all when empty); unknown names are a usage error."""
+    from bench.errors import UsageError
+
     every = variants(root)
     if not only:
         return every
     by_name = {v.name: v for v in every}
     unknown = [name for name in only if name not in by_name]
     if unknown:
-        raise BenchError(f"unknown variant {', '.join(unknown)}; known: {', '.join(by_name)}")
+        raise UsageError(f"unknown variant {', '.join(unknown)}; known: {', '.join(by_name)}")
     return [by_name[name] for name in only]
 
 
@@ -111,16 +116,24 @@ def applied(conn: psycopg.Connection) -> dict[tuple[str, str], dict]:
 def apply(conn: psycopg.Connection, variant: Variant, *, dim: int = DEFAULT_DIM) -> bool:
     """Pre-data phase: create the variant's schema and tables. False if already applied."""
     check_dim(dim)
-    conn.execute(META_DDL)
-    _run_shared(conn, variant.folder.parent / SHARED / "pre.sql", dim)
+    refuse_foreign(conn, [variant])  # before any change, not when post.sql runs
     done = applied(conn).get((variant.name, "pre"))
+    _ensure_meta(conn)
+    _run_shared(conn, variant.folder.parent / SHARED / "pre.sql", dim)
     if done:
         _check_same(variant, "pre", done, dim)
         return False
-    if conn.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", (variant.name,)).fetchone():
-        raise BenchError(f"schema {variant.name!r} exists but was not created by the harness; refusing to touch it")
     _run_file(conn, variant, "pre", dim, create_schema=True)
     return True
+
+
+def refuse_foreign(conn: psycopg.Connection, chosen: list[Variant]) -> None:
+    """Raise if a schema the variants would create exists and is not the harness's.
+    Callers applying several variants call it first, so a refusal changes nothing."""
+    for variant in chosen:
+        if not applied(conn).get((variant.name, "pre")) and ownership.schema_exists(conn, variant.name):
+            raise ownership.foreign("schema", variant.name)
+        _refuse_foreign_companions(conn, variant)
 
 
 def index(conn: psycopg.Connection, variant: Variant) -> bool:
@@ -133,24 +146,45 @@ def index(conn: psycopg.Connection, variant: Variant) -> bool:
     if done:
         _check_same(variant, "post", done, pre["dim"])
         return False
+    _refuse_foreign_companions(conn, variant)
+    _ensure_meta(conn)
     _run_file(conn, variant, "post", pre["dim"])
     return True
 
 
-def drop(conn: psycopg.Connection, variant: Variant, *, force: bool) -> bool:
-    """Drop a variant's schema; only with force, only if the harness created it."""
+def drop(conn: psycopg.Connection, variant: Variant, *, force: bool, force_dependents: bool = False) -> bool:
+    """Drop a variant's schema and companions; only with force, only what the harness
+    created, and objects of other schemas depending on them only with force_dependents."""
     if not force:
         raise BenchError(f"dropping {variant.name!r} deletes its data; add --force to confirm")
     if not applied(conn).get((variant.name, "pre")):
         return False
+    names = owned_schemas(conn, variant)
+    ownership.refuse_dependents(f'"{variant.name}"', ownership.dependents(conn, names), force_dependents)
     with conn.transaction():
-        conn.execute(f'DROP SCHEMA "{variant.name}" CASCADE')
-        for companion in variant.companions:
-            conn.execute(f'DROP SCHEMA IF EXISTS "{companion}" CASCADE')
+        for name in names:
+            conn.execute(f'DROP SCHEMA "{name}" CASCADE')  # dependents outside were checked above
+            ownership.forget_schema(conn, name)
         for table in ("applied", "seed_progress", "storage"):  # what the harness recorded about it
             if conn.execute("SELECT to_regclass(%s)", (f"bench_meta.{table}",)).fetchone()[0]:
                 conn.execute(f"DELETE FROM bench_meta.{table} WHERE variant = %s", (variant.name,))
     return True
+
+
+def owned_schemas(conn: psycopg.Connection, variant: Variant) -> list[str]:
+    """The variant's schemas that exist and are the harness's; a variant's own schema
+    recreated by someone else since it was applied is refused."""
+    if ownership.schema_exists(conn, variant.name):
+        _ensure_meta(conn)  # adopts what an earlier harness version made
+    ownership.refuse_foreign_schema(conn, variant.name)
+    return [n for n in (variant.name, *variant.companions) if ownership.owns_schema(conn, n)]
+
+
+def drop_dependents(conn: psycopg.Connection, variant: Variant) -> list[str]:
+    """Objects outside the harness's schemas that dropping the variant would remove."""
+    if not applied(conn).get((variant.name, "pre")):
+        return []
+    return ownership.dependents(conn, owned_schemas(conn, variant))
 
 
 def dimension(conn: psycopg.Connection, variant: Variant) -> int | None:
@@ -183,11 +217,38 @@ def _run_shared(conn: psycopg.Connection, path: Path, dim: int) -> None:
 def _run_file(conn, variant: Variant, phase: str, dim: int, *, create_schema: bool = False) -> None:
     with conn.transaction():
         if create_schema:
-            conn.execute(f'CREATE SCHEMA "{variant.name}"')
+            ownership.create_schema(conn, variant.name)
+        new_companions = [c for c in variant.companions if not ownership.schema_exists(conn, c)]
         conn.execute(f'SET LOCAL search_path = "{variant.name}", public')
         for label, sql in variant.sql_parts(phase, dim):
             _execute(conn, label, sql)
+        for companion in new_companions:  # absent before this file ran: its SQL made them
+            if ownership.schema_exists(conn, companion):
+                ownership.record_schema(conn, companion)
         _record(conn, variant.name, phase, variant.sql(phase, dim), dim)
+
+
+def _refuse_foreign_companions(conn, variant: Variant) -> None:
+    """The variant's SQL creates its companions with IF NOT EXISTS: one of the same name
+    that the harness did not create would be adopted, then dropped with the variant."""
+    if ownership.schema_exists(conn, ownership.META) and any(ownership.schema_exists(conn, c)
+                                                             for c in variant.companions):
+        _ensure_meta(conn)  # adopts companions an earlier harness version made
+    for companion in variant.companions:
+        ownership.refuse_foreign_schema(conn, companion)
+
+
+def _ensure_meta(conn) -> None:
+    """bench_meta and its tables, adopting the schemas an earlier harness version created
+    (bench_meta.applied names them) if they were never recorded."""
+    ownership.ensure_meta(conn)
+    state = applied(conn)
+    for variant in variants():
+        names = [variant.name] * bool(state.get((variant.name, "pre")))
+        names += list(variant.companions) * bool(state.get((variant.name, "post")))
+        for name in names:
+            ownership.adopt(conn, name)
+    conn.execute(META_DDL)
 
 
 def _execute(conn, label: str, sql: str) -> None:

@@ -9,24 +9,55 @@ import time
 
 import psycopg
 
-from bench import attacks, verdicts
+from bench import attacks, results, verdicts
+from bench.runner import ConnectionLost
 from bench.schema import Variant
 
 REFERENCE = "baseline"
 
 
-def section(conn: psycopg.Connection, variants: list[Variant], note=lambda message: None) -> dict:
-    findings = []
-    for variant in variants:
-        began = time.perf_counter()
-        mine = attacks.run_all(conn, variant)
-        findings += [{"variant": f.variant, "attack": f.attack, "succeeded": f.succeeded, "evidence": f.evidence,
-                      "applicable": f.applicable, "kind": attacks.ATTACKS[f.attack].kind,
-                      "description": attacks.ATTACKS[f.attack].description}
-                     for f in mine]
-        note(f"security: {variant.name}: {sum(f.succeeded for f in mine)} of {len(mine)} findings show the defect "
-             f"({time.perf_counter() - began:.1f} s)")
-    return {"findings": findings, "verdicts": security_verdicts(findings, variants)}
+def section(conn: psycopg.Connection, variants: list[Variant], note=lambda message: None, save=None) -> dict:
+    """Every attack on each variant. With `save`, the section so far is saved after each
+    variant (marked interrupted until the last), and with the reason when a signal or a
+    lost connection stops it, which then propagates."""
+    save = save or (lambda section: None)
+    findings: list[dict] = []
+    save(_partial(findings, variants, 0))
+    for done, variant in enumerate(variants):
+        try:
+            findings += _attack(conn, variant, note)
+        except (KeyboardInterrupt, psycopg.OperationalError) as exc:
+            if isinstance(exc, psycopg.OperationalError) and not conn.closed:
+                raise  # a fault of one statement, not of the connection
+            cause = exc if isinstance(exc, KeyboardInterrupt) else ConnectionLost(
+                f"server connection lost: {str(exc).strip().splitlines()[0] if str(exc).strip() else 'closed'}")
+            save({**_partial(findings, variants, done),
+                  "interrupted": results.interruption(cause, done, len(variants), "variants")})
+            if cause is exc:
+                raise
+            raise cause from None
+        if done + 1 < len(variants):
+            save(_partial(findings, variants, done + 1))
+    section = {"findings": findings, "verdicts": security_verdicts(findings, variants)}
+    save(section)
+    return section
+
+
+def _attack(conn: psycopg.Connection, variant: Variant, note) -> list[dict]:
+    began = time.perf_counter()
+    mine = attacks.run_all(conn, variant)
+    note(f"security: {variant.name}: {sum(f.succeeded for f in mine)} of {len(mine)} findings show the defect "
+         f"({time.perf_counter() - began:.1f} s)")
+    return [{"variant": f.variant, "attack": f.attack, "succeeded": f.succeeded, "evidence": f.evidence,
+             "applicable": f.applicable, "kind": attacks.ATTACKS[f.attack].kind,
+             "description": attacks.ATTACKS[f.attack].description} for f in mine]
+
+
+def _partial(findings: list[dict], variants: list[Variant], done: int) -> dict:
+    """The findings of the variants attacked so far; verdicts only for those."""
+    finished = variants[:done]
+    return {"findings": list(findings), "verdicts": security_verdicts(findings, finished),
+            "interrupted": results.interruption(results.IN_PROGRESS, done, len(variants), "variants")}
 
 
 def security_verdicts(findings: list[dict], variants: list[Variant]) -> list[dict]:

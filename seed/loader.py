@@ -14,10 +14,14 @@ Needs: the variants' pre-data applied with the same dim; the `vector` type in `p
 
 from __future__ import annotations
 
+import ctypes
 import json
+import os
 import re
 import multiprocessing
 import shutil
+import signal
+import sys
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
@@ -84,23 +88,45 @@ class Chunk:
 
 # ---- planning ------------------------------------------------------------------------
 def estimate_bytes(config: SeedConfig, plan: Plan, n_variants: int) -> int:
-    total = 0
-    for name in TABLES:
-        per_row = BYTES_PER_ROW.get(name, DEFAULT_BYTES_PER_ROW)
-        if name == "documents":
-            per_row = 4 * config.dim + 1100
-        total += plan.total(name) * per_row
+    total = sum(plan.total(name) * _row_bytes(config, name) for name in TABLES)
     return int(total * INDEX_FACTOR * n_variants)
 
 
+def _row_bytes(config: SeedConfig, table: str) -> int:
+    if table == "documents":
+        return 4 * config.dim + 1100
+    return BYTES_PER_ROW.get(table, DEFAULT_BYTES_PER_ROW)
+
+
+def remaining_bytes(config: SeedConfig, plan: Plan, chunks: list["Chunk"], unindexed: dict[str, set[str]]) -> int:
+    """What the rest of a seed adds to the disk: the chunks still to load, the indexes of
+    each variant whose post-data is not built (`unindexed`: variant -> its tables), and the
+    temporary files of the largest index build (sorts spill; indexes are built one at a
+    time, and a failed build frees its files). Rows already loaded are not counted: the
+    free space already excludes them, so a --resume after a full disk in post-data asks
+    only for its indexes."""
+    share = INDEX_FACTOR - 1
+    load = sum(_chunk_bytes(config, plan, c) * len(c.variants) for c in chunks)
+    table_bytes = {t: plan.total(t) * _row_bytes(config, t) for t in TABLES}
+    indexes = sum(table_bytes[t] for tables in unindexed.values() for t in tables) * share
+    build_temp = max((table_bytes[t] for tables in unindexed.values() for t in tables), default=0) * share
+    return int(load + indexes + build_temp)
+
+
+def _chunk_bytes(config: SeedConfig, plan: Plan, chunk: "Chunk") -> float:
+    driver = plan.counts[TABLES[chunk.table].driver]  # a chunk spans driver rows; tables scale with them
+    return plan.total(chunk.table) * (chunk.hi - chunk.lo) / driver * _row_bytes(config, chunk.table)
+
+
 def check_disk(path: Path | None, need: int, scale: str) -> None:
-    """Stop before loading when the embedded server's disk cannot hold the scale."""
+    """Stop before loading when the embedded server's disk cannot hold `need` more bytes
+    (what the seed still adds: remaining_bytes)."""
     if path is None:
         return
     free = shutil.disk_usage(path if path.exists() else path.parent).free
     if need > free:
         raise BenchError(
-            f"scale {scale} needs about {need / 1e9:.1f} GB on {path}, only {free / 1e9:.1f} GB free; "
+            f"seeding scale {scale} needs about {need / 1e9:.1f} GB more on {path}, only {free / 1e9:.1f} GB free; "
             "use a smaller scale, seed one variant at a time (--only), or a bigger disk"
         )
 
@@ -172,7 +198,24 @@ def _n_chunks(plan: Plan, spec) -> int:
 _worker: dict = {}
 
 
-def init_worker(dsn: str, config: SeedConfig, key: bytes, dims: dict[str, int]) -> None:
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+
+def die_with_parent(parent: int) -> None:
+    """A worker outlives a parent killed with -9 (no handler runs there) and keeps loading,
+    then blocks on its result queue holding a connection: have the kernel send it SIGTERM
+    when the parent goes, and exit now if the parent is already gone (it died before the
+    prctl). Ctrl-C reaches the whole process group: only the parent acts on it."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    if os.getppid() != parent:
+        os._exit(1)
+
+
+def init_worker(dsn: str, config: SeedConfig, key: bytes, dims: dict[str, int], parent: int | None = None) -> None:
+    if parent is not None:
+        die_with_parent(parent)
     plan = Plan(config.seed, config.counts)
     topics = TopicModel(config.seed, config.dim, n_topics(config.counts["documents"]), config.difficulty)
     ctx = Context(config.seed, plan, Pools.build(config.seed), topics, config.anchor_time, key)
@@ -278,14 +321,30 @@ class ChunkLoader:
         else:
             context = multiprocessing.get_context("spawn")
             self.pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=context,
-                                            initializer=init_worker, initargs=self.args)
+                                            initializer=init_worker, initargs=(*self.args, os.getpid()))
         return self
 
-    def __exit__(self, *exc) -> None:
-        if self.pool:
+    def __exit__(self, exc_type, *_exc) -> None:
+        if self.pool and exc_type is not None:
+            self._terminate()
+        elif self.pool:
             self.pool.shutdown(wait=True, cancel_futures=True)
         elif "conn" in _worker:
             _worker.pop("conn").close()
+
+    def _terminate(self) -> None:
+        """Stop the workers now (an error or a signal): waiting would let each finish its
+        chunk. A killed worker's connection closes, and the server rolls back its chunk
+        with the chunk's progress row, so --resume loads it again."""
+        processes = list((self.pool._processes or {}).values())  # no public API before 3.14
+        for process in processes:
+            process.terminate()
+        self.pool.shutdown(wait=False, cancel_futures=True)
+        for process in processes:
+            process.join(timeout=10)
+            if process.is_alive():
+                process.kill()
+                process.join()
 
     def warm_up(self) -> None:
         """Start every worker now, so that timing a table excludes process start-up."""

@@ -1,8 +1,15 @@
-"""`bench seed` end to end: plan, disk check, pre-data, load, post-data, vacuum, sizes."""
+"""`bench seed` end to end: lock, pre-data, disk check, load, post-data, vacuum, sizes.
+
+One seed per database at a time (an advisory lock); SIGTERM stops it like Ctrl-C, with
+its workers, keeping the chunks loaded so far for --resume.
+"""
 
 from __future__ import annotations
 
+import signal
+import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,12 +36,72 @@ class SeedReport:
     storage: dict[str, list[dict]] = field(default_factory=dict)
 
 
+# pg_try_advisory_lock(int4, int4) key of `bench seed`: 'benc', 'seed'.
+SEED_LOCK = (0x62656E63, 0x73656564)
+
+
+class Stopped(KeyboardInterrupt):
+    """SIGTERM, raised as an interrupt: psycopg cancels the running statement on a
+    KeyboardInterrupt, and the loader stops its workers on any exception."""
+
+    signal_name = "SIGTERM"  # as bench.results.Interrupted, which bench.cli raises
+
+
 def seed_database(conn: psycopg.Connection, dsn: str, variants: list[schema.Variant], config: SeedConfig, *,
                   workers: int, resume: bool, console: Console, data_path: Path | None) -> SeedReport:
     if workers < 1:
         raise BenchError(f"--workers must be at least 1, got {workers}")
+    try:
+        with _seed_lock(conn), _sigterm_interrupts():
+            return _seed(conn, dsn, variants, config, workers=workers, resume=resume, console=console,
+                         data_path=data_path)
+    except KeyboardInterrupt as exc:
+        signum = signal.Signals[getattr(exc, "signal_name", "SIGINT")]
+        raise BenchError(f"seed stopped by {signum.name}; the chunks loaded so far are kept: "
+                         "`bench seed --resume` finishes it", exit_code=128 + signum) from None
+
+
+@contextmanager
+def _seed_lock(conn: psycopg.Connection):
+    """One seed per database: two would load the same chunks (a duplicate-key error at
+    best). A session-level advisory lock goes with its session, so a seeder killed with -9
+    or cut off from the server never leaves a stale lock behind."""
+    key = f"{SEED_LOCK[0]}, {SEED_LOCK[1]}"
+    if not conn.execute(f"SELECT pg_try_advisory_lock({key})").fetchone()[0]:
+        database, pid = conn.execute(
+            "SELECT current_database(), (SELECT pid FROM pg_locks l JOIN pg_database d ON d.oid = l.database "
+            "WHERE d.datname = current_database() AND l.locktype = 'advisory' AND l.granted "
+            "AND l.classid::bigint = %s AND l.objid::bigint = %s AND l.objsubid = 2 LIMIT 1)", SEED_LOCK).fetchone()
+        raise BenchError(f"another bench seed is running on {database} (pid {pid}); wait for it to finish")
+    try:
+        yield
+    finally:
+        if not conn.closed and conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE:
+            conn.execute(f"SELECT pg_advisory_unlock({key})")  # else the session's end releases it
+
+
+@contextmanager
+def _sigterm_interrupts():
+    """SIGTERM (kill, CI timeouts, systemd) unwinds like Ctrl-C instead of killing us
+    mid-way without a word and leaving the workers behind."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(_signum, _frame):
+        raise Stopped()
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _seed(conn: psycopg.Connection, dsn: str, variants: list[schema.Variant], config: SeedConfig, *,
+          workers: int, resume: bool, console: Console, data_path: Path | None) -> SeedReport:
     plan = Plan(config.seed, config.counts)
-    loader.check_disk(data_path, loader.estimate_bytes(config, plan, len(variants)), config.scale)
+    schema.refuse_foreign(conn, variants)  # every check before the first CREATE
     for variant in variants:
         existing = schema.dimension(conn, variant)
         if existing is not None and existing != config.dim:
@@ -50,17 +117,10 @@ def seed_database(conn: psycopg.Connection, dsn: str, variants: list[schema.Vari
     unindexed = [n for n in names if not schema.applied(conn).get((n, "post"))]
     _refuse_indexed_but_empty(conn, [n for n in names if n not in unindexed])
     chunks = loader.pending_chunks(conn, plan, unindexed, tables_of, resume=resume)
-    if secrets.key_is_ephemeral() and chunks:
-        console.print(f"seed: {secrets.KEY_ENV} is not set; secrets are encrypted with a throwaway key",
-                      style="yellow", soft_wrap=True)
+    need = loader.remaining_bytes(config, plan, chunks, {n: tables_of[n] for n in unindexed})
+    loader.check_disk(data_path, need, config.scale)
     totals = {t: sum(plan.total(t) for v in unindexed if t in tables_of[v]) for t in TABLES}
-    began = time.perf_counter()
-    with LoadProgress(console, totals) as progress:
-        if chunks:
-            with loader.ChunkLoader(dsn, config, workers=workers, key=secrets.key()) as chunk_loader:
-                chunk_loader.run(chunks, progress)
-    report.load_seconds = time.perf_counter() - began
-    report.rows_loaded = sum(progress.done.values())
+    _load(dsn, config, chunks, totals, workers=workers, console=console, report=report)
     loader.store_query_vectors(conn, config)
     for variant in variants:
         report.counts[variant.name] = loader.verify_counts(conn, plan, variant.name, tables_of[variant.name])
@@ -79,6 +139,20 @@ def seed_database(conn: psycopg.Connection, dsn: str, variants: list[schema.Vari
         kept = variant.name not in unindexed and loader.recorded_storage(conn, variant.name)
         report.storage[variant.name] = kept or loader.measure_storage(conn, variant.name)
     return report
+
+
+def _load(dsn: str, config: SeedConfig, chunks: list[loader.Chunk], totals: dict[str, int], *, workers: int,
+          console: Console, report: SeedReport) -> None:
+    if secrets.key_is_ephemeral() and chunks:
+        console.print(f"seed: {secrets.KEY_ENV} is not set; secrets are encrypted with a throwaway key",
+                      style="yellow", soft_wrap=True)
+    began = time.perf_counter()
+    with LoadProgress(console, totals) as progress:
+        if chunks:
+            with loader.ChunkLoader(dsn, config, workers=workers, key=secrets.key()) as chunk_loader:
+                chunk_loader.run(chunks, progress)
+    report.load_seconds = time.perf_counter() - began
+    report.rows_loaded = sum(progress.done.values())
 
 
 def _refuse_indexed_but_empty(conn: psycopg.Connection, indexed: list[str]) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import socket
+import stat
 import subprocess
 import sys
 import uuid
@@ -41,12 +42,29 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def reachable(path: Path, factory: pytest.TempPathFactory) -> Path:
+    """As root the embedded server runs as another user, which must traverse to its data
+    dir, and pytest makes its temporary directories 0700. Open `path` and its parents up
+    to pytest's own root for traversal (o+x, not read): they are the tests' directories,
+    whereas bench itself never widens a parent (it refuses, naming it)."""
+    if os.geteuid() != 0:
+        return path
+    top = factory.getbasetemp().parent  # /tmp/pytest-of-root
+    if not path.is_relative_to(top):
+        return path
+    for directory in [path, *path.parents]:
+        directory.chmod(stat.S_IMODE(directory.stat().st_mode) | stat.S_IXOTH)
+        if directory == top:
+            break
+    return path
+
+
 @pytest.fixture(scope="session")
 def pg_server(tmp_path_factory) -> TestServer:
     if os.environ.get("BENCH_DSN"):
         yield TestServer(admin_dsn=os.environ["BENCH_DSN"], embedded=None)
         return
-    server = EmbeddedServer(tmp_path_factory.mktemp("pg"), free_port())
+    server = EmbeddedServer(reachable(tmp_path_factory.mktemp("pg"), tmp_path_factory), free_port())
     server.start()
     try:
         yield TestServer(admin_dsn=server.dsn("postgres"), embedded=server)
@@ -83,8 +101,9 @@ def db(db_dsn):
 
 
 @pytest.fixture
-def run_bench(tmp_path):
+def run_bench(tmp_path, tmp_path_factory):
     """Run the real CLI in a subprocess, as a user would; isolated from the user's .bench."""
+    reachable(tmp_path, tmp_path_factory)
 
     def run(*args: str, env: dict | None = None, timeout: float = CLI_TIMEOUT_S) -> subprocess.CompletedProcess:
         full_env = {k: v for k, v in os.environ.items() if not k.startswith("BENCH_")}

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from bench import schema
+from bench import ownership, schema
 from bench.errors import BenchError
 
 
@@ -97,7 +97,7 @@ def test_dropping_the_last_variant_drops_the_vector_scratch(db, db_dsn, run_benc
 
     env = {"BENCH_DSN": db_dsn}
     assert run_bench("schema", "apply", "--only", "baseline", "--only", "review", env=env).returncode == 0
-    db.execute("CREATE SCHEMA bench_vector")  # what `bench run vector` leaves behind
+    ownership.create_schema(db, "bench_vector")  # what `bench run vector` leaves behind
     db.execute("CREATE TABLE bench_vector.documents (id int)")
     db.execute("CREATE TABLE bench_meta.vector_truth (dataset text)")
 

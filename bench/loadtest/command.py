@@ -14,8 +14,9 @@ Every process is started here, in its own session, watched while it runs and end
 here: a variant that overruns its time budget is stopped and reported as timed out; a
 worker that dies is reported by its exit code and by the master (which ends the ramp).
 Exit status: 0 when every variant ran to its end (completed, or stopped by the SLO);
-1 when a process failed, a worker was lost, a variant timed out, or a response held rows
-of another tenant that tenancy.KNOWN_LEAKS does not list (what was measured is written
+1 when a process failed, a worker was lost, a variant timed out, a response held rows
+of another tenant that tenancy.KNOWN_LEAKS does not list, or requests failed unexpectedly
+(pool timeouts apart) at the SLO's failure ratio or more (what was measured is written
 first); Ctrl+C / SIGTERM write what was measured, end the processes and exit 130.
 
 Workers on other machines: see `bench run load --help` (--remote-workers, --bind) and
@@ -383,7 +384,9 @@ def run_load(settings, values: dict, workers: int, only: list[str], out_dir=None
              remote_workers: int = 0, bind: str = "127.0.0.1", observer=None) -> tuple[int, Path, dict]:
     from bench import cli as base
     from bench import results
+    from bench.fs import check_run_output
 
+    check_run_output(out_dir, run_dir)  # before measuring: a write failing after it loses the figures
     chosen = base._seeded_variants(settings, only)
     with base._connection(settings) as (conn, dsn):
         directory = base.open_run(settings, conn, dsn, chosen, out_dir, run_dir)
@@ -423,9 +426,37 @@ def run_load(settings, values: dict, workers: int, only: list[str], out_dir=None
     for f in leaks:
         base.err.print(f"bench: error: security failure: {f['variant']} {f['scenario']} returned "
                        f"{f['cross_tenant_rows']} rows of another tenant", markup=False)
+    failed = unexpected_failures(section, ran)
+    if failed:
+        base.err.print(f"bench: error: {failure_line(failed, section['slo']['max_failure_ratio'])} "
+                       f"(see the steps' samples in {path})", soft_wrap=True, markup=False)
     if runs[-1]["status"] == "interrupted":
         raise KeyboardInterrupt  # after writing what was measured
-    return (1 if problems or leaks else 0), directory, section
+    return (1 if problems or leaks or failed else 0), directory, section
+
+
+def unexpected_failures(section: dict, variants: set[str]) -> list[dict]:
+    """Variants whose requests failed unexpectedly at or above the SLO's failure ratio over
+    their measured steps. Pool timeouts are left out: under overload they are how a step
+    breaches (a capacity figure); a failing query is a fault at any load."""
+    out = []
+    for variant in sorted(variants):
+        mine = [s for s in section["steps"] if s["variant"] == variant]
+        requests = sum(_outcomes(s) for s in mine)
+        failed = sum(max(0, s["errors"] - (s["pool"].get("timeouts") or 0)) for s in mine)
+        if requests and failed / requests >= section["slo"]["max_failure_ratio"]:
+            out.append({"variant": variant, "failed": failed, "requests": requests})
+    return out
+
+
+def _outcomes(step: dict) -> int:
+    """Requests of a step with an outcome (ok, unexpected, known defect, cross-tenant)."""
+    return sum(sc.get(k, 0) for sc in step["scenarios"] for k in ("ok", "error", "known", "leak"))
+
+
+def failure_line(failed: list[dict], limit: float) -> str:
+    parts = [f"{f['variant']} {f['failed']:,} of {f['requests']:,} ({f['failed'] / f['requests']:.1%})" for f in failed]
+    return f"requests failed unexpectedly under load: {', '.join(parts)}; the SLO allows < {limit:.0%}"
 
 
 def _personas() -> list[dict]:

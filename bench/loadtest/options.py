@@ -18,50 +18,71 @@ import os
 from dataclasses import dataclass
 from typing import Callable
 
-from bench.errors import BenchError
+from bench.errors import UsageError
 
 
-def positive_int(text) -> int:
-    value = int(text)
-    if value < 1:
-        raise ValueError(f"must be >= 1, got {value}")
-    return value
+def whole_number(text) -> int:
+    try:
+        return int(text)
+    except (TypeError, ValueError):
+        raise ValueError(f"must be a whole number, got {text!r}") from None
+
+
+def number(text) -> float:
+    try:
+        return float(text)
+    except (TypeError, ValueError):
+        raise ValueError(f"must be a number of seconds, got {text!r}") from None
 
 
 def seconds(text) -> float:
-    value = float(text)
+    """A duration that may be zero (a warm-up)."""
+    value = number(text)
     if value < 0:
-        raise ValueError(f"must be >= 0, got {value}")
+        raise ValueError(f"must be >= 0 seconds, got {text!r}")
+    return value
+
+
+def positive_seconds(text) -> float:
+    """A duration that must pass: 0 would measure nothing (or time out every request)."""
+    value = number(text)
+    if value <= 0:
+        raise ValueError(f"must be > 0 seconds, got {text!r}")
     return value
 
 
 def steps(text) -> tuple[int, ...]:
     """`10,20,50,100` -> increasing user counts."""
-    if isinstance(text, (tuple, list)):
-        values = tuple(int(x) for x in text)
-    else:
-        values = tuple(int(x) for x in str(text).replace(" ", "").split(",") if x)
+    parts = text if isinstance(text, (tuple, list)) else str(text).replace(" ", "").split(",")
+    try:
+        values = tuple(int(x) for x in parts if x != "")
+    except (TypeError, ValueError):
+        values = ()
     if not values or any(v < 1 for v in values) or list(values) != sorted(set(values)):
-        raise ValueError(f"steps must be increasing positive user counts, got {text!r}")
+        raise ValueError(f"steps must be increasing positive user counts like 20,50,100, got {text!r}")
     return values
 
 
 def think(text) -> tuple[float, float]:
-    """Think time between a user's requests: `1` (constant) or `0.5-1.5` (uniform)."""
-    if isinstance(text, (tuple, list)):
-        low, high = (float(x) for x in text)
-    else:
-        low, _, high = str(text).partition("-")
-        low = float(low)
-        high = float(high) if high else low
-    if low < 0 or high < low:
-        raise ValueError(f"think time must be `S` or `MIN-MAX` seconds, got {text!r}")
-    return low, high
+    """Think time between a user's requests: `1` (constant) or `0.5-1.5` (uniform); 0 = none."""
+    low, high = text if isinstance(text, (tuple, list)) else _range(str(text).strip())
+    if low is None or high is None or low < 0 or high < low:
+        raise ValueError(f"think time must be `S` or `MIN-MAX` seconds, each >= 0, got {text!r}")
+    return float(low), float(high)
+
+
+def _range(text: str) -> tuple[float | None, float | None]:
+    """`S` or `MIN-MAX` as two floats; None where a part is not a number (e.g. `-1`)."""
+    low, sep, high = text.partition("-")
+    try:
+        return float(low), float(high) if sep else float(low)
+    except ValueError:
+        return None, None
 
 
 def pool_size(text) -> int:
     """Connections per worker process; 0 = auto (see client.pool_budget)."""
-    value = int(text)
+    value = whole_number(text)
     if value < 0:
         raise ValueError(f"must be >= 0, got {value}")
     return value
@@ -97,16 +118,16 @@ OPTIONS = (
     Option("dsn", "BENCH_DSN", None, str,
            "Server under test (libpq DSN, superuser: requests switch to the API roles themselves).",
            cli=False, secret=True, in_web_ui=False),
-    Option("seed", "BENCH_LOAD_SEED", 1, int, "Random seed of identities and request parameters."),
+    Option("seed", "BENCH_LOAD_SEED", 1, whole_number, "Random seed of identities and request parameters."),
     Option("think", "BENCH_LOAD_THINK", "0.5-1.5", think,
            "Think time between a user's requests, seconds: S or MIN-MAX (uniform)."),
     Option("pool_size", "BENCH_LOAD_POOL_SIZE", 0, pool_size,
            "Connections per worker process (0: auto, 10 or less to respect max_connections)."),
-    Option("pool_timeout", "BENCH_LOAD_POOL_TIMEOUT", 10.0, seconds,
+    Option("pool_timeout", "BENCH_LOAD_POOL_TIMEOUT", 10.0, positive_seconds,
            "Seconds a request may wait for a pooled connection before it fails."),
     Option("steps", "BENCH_LOAD_STEPS", "20,50,100,200,500,1000", steps,
            "Step load: concurrent users of each step, increasing."),
-    Option("step_seconds", "BENCH_LOAD_STEP_SECONDS", 4.0, seconds,
+    Option("step_seconds", "BENCH_LOAD_STEP_SECONDS", 4.0, positive_seconds,
            "Measured seconds of each step (after its warm-up)."),
     Option("warmup_seconds", "BENCH_LOAD_WARMUP_SECONDS", 2.0, seconds,
            "Unmeasured seconds at the start of each step (ramp to its users, then settle)."),
@@ -135,7 +156,7 @@ def parse(option: Option, value):
     try:
         return option.parse(value)
     except (TypeError, ValueError) as exc:
-        raise BenchError(f"{option.cli_flag} / {option.env}: {exc}") from None
+        raise UsageError(f"{option.cli_flag} / {option.env}: {exc}") from None
 
 
 # ---- Locust ------------------------------------------------------------------------------

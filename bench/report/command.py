@@ -6,23 +6,35 @@ from __future__ import annotations
 
 import click
 
+from bench.errors import BenchError
 from bench.report.compare import DEFAULT_THRESHOLD
 
 
 @click.command("report")
-@click.argument("run_dir", metavar="RUN_DIR", type=click.Path(file_okay=True, dir_okay=True))
-def report_cmd(run_dir: str) -> None:
-    """Render charts/*.png, report.html and summary.md from RUN_DIR/results.json."""
-    from bench.report import render
+@click.argument("run_dir", metavar="RUN_DIR", type=click.Path(exists=True))
+@click.option("--allow-interrupted", is_flag=True,
+              help="Exit 0 for a run cut short (by a signal or a lost server) too; the report says so either way.")
+def report_cmd(run_dir: str, allow_interrupted: bool) -> None:
+    """Render charts/*.png, report.html and summary.md from RUN_DIR/results.json.
+    Exits 1 after writing them when the run was interrupted, unless --allow-interrupted."""
+    from pathlib import Path
 
+    from bench.fs import check_writable
+    from bench.report import data, render
+
+    check_writable(run_dir if Path(run_dir).is_dir() else Path(run_dir).parent, "report directory")
     paths = render(run_dir)
     for name in sorted(paths, key=lambda n: (n.startswith("charts/"), n)):  # the page and summary first
         click.echo(f"{name}: {paths[name]}")
+    stopped = data.interruptions(data.load(run_dir)[0])
+    if stopped and not allow_interrupted:  # a CI gate must not pass a partial run as a whole one
+        what = "; ".join(f"{i['section']} ({i['reason']}, {i['kept']} kept)" for i in stopped)
+        raise BenchError(f"the run was interrupted: {what}; report written, --allow-interrupted to accept it")
 
 
 @click.command("compare")
-@click.argument("old", metavar="OLD", type=click.Path())
-@click.argument("new", metavar="NEW", type=click.Path())
+@click.argument("old", metavar="OLD", type=click.Path(exists=True))
+@click.argument("new", metavar="NEW", type=click.Path(exists=True))
 @click.option("--threshold", type=click.FloatRange(0, 10), default=DEFAULT_THRESHOLD, show_default=True,
               help="Flag a figure that worsens by more than this fraction (0.10 = 10%).")
 @click.option("--fail-on-regression", is_flag=True, help="Exit 1 when any regression is flagged (CI gate).")

@@ -110,6 +110,46 @@ def median_interval(c: dict) -> stats.Interval | None:
     return stats.bootstrap_mean(rounds)
 
 
+CLAIM_SECTION = {"avg_latency": "latency", "query_speedup": "latency", "storage": "storage",
+                 "security": "security", "vector_speedup": "vector", "concurrency": "load"}
+SECTION_TITLES = {"latency": "latency", "security": "security", "vector": "vector search", "load": "load"}
+
+
+def interruptions(data: dict) -> list[dict]:
+    """Sections cut short by a signal or a fault: [{"section", "reason", "kept"}], where
+    kept says how much was measured ("1 of 6 rounds"). A load run stopped by Ctrl+C says
+    so in its runs' status rather than with an `interrupted` mark."""
+    marks = results_file.interrupted_sections(data)
+    out = [{"section": name, "reason": mark.get("reason") or "unknown", "kept": kept_text(mark)}
+           for name, mark in marks.items()]
+    runs = (data.get("load") or {}).get("runs") or []
+    if "load" not in marks and any(isinstance(r, dict) and r.get("status") == "interrupted" for r in runs):
+        done = sum(1 for r in runs if isinstance(r, dict) and r.get("status") != "interrupted")
+        out.append({"section": "load", "reason": "interrupted", "kept": f"{done} of {len(runs)} variants complete"})
+    return out
+
+
+def kept_text(mark: dict) -> str:
+    """"1 of 6 rounds" from {"rounds_completed": 1, "rounds_planned": 6} (any unit)."""
+    parts = [f"{mark[key]} of {mark.get(key[:-len('completed')] + 'planned', '?')} {key[:-len('_completed')]}"
+             for key in mark if key.endswith("_completed")]
+    return ", ".join(parts) or "how much is unknown"
+
+
+def interruption_text(item: dict) -> str:
+    title = SECTION_TITLES.get(item["section"], item["section"])
+    return f"{title} stopped ({item['reason']}) after {item['kept']}; its figures rest on those only"
+
+
+def rounds_measured(data: dict) -> int | None:
+    """Latency rounds behind the figures: the completed ones of an interrupted run."""
+    latency = data.get("latency") or {}
+    mark = latency.get("interrupted")
+    if isinstance(mark, dict) and "rounds_completed" in mark:
+        return mark["rounds_completed"]
+    return (latency.get("config") or {}).get("rounds")
+
+
 def claims() -> list[tuple[str, dict]]:
     """The review's claims in targets.toml order."""
     return [(k, v) for k, v in verdicts.targets().items() if isinstance(v, dict) and "claim" in v]
@@ -250,15 +290,17 @@ def verdict_rows(data: dict) -> list[dict]:
     row 'not measured' (the run did not include that benchmark)."""
     order = variant_order(data)
     given = data.get("verdicts") or []
+    stopped = {i["section"] for i in interruptions(data)}
     rows = []
     for claim_id, claim in claims():
         mine = sorted((v for v in given if v["claim"] == claim_id),
                       key=lambda v: (v["variant"] == REFERENCE, order.index(v["variant"])
                                      if v["variant"] in order else len(order)))
         if not mine:
+            cut = CLAIM_SECTION.get(claim_id) in stopped
             mine = [{"claim": claim_id, "claim_text": claim["claim"], "metric": claim.get("metric", ""),
                      "variant": "–", "verdict": verdicts.NOT_MEASURED, "figure": {},
-                     "note": "not run in this run"}]
+                     "note": "interrupted before it was judged" if cut else "not run in this run"}]
         rows += [{**v, "claim_text": v.get("claim_text") or claim["claim"]} for v in mine]
     known = {c for c, _ in claims()}
     rows += [v for v in given if v["claim"] not in known]  # claims added later to results

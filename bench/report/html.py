@@ -39,6 +39,9 @@ nav a { color: #0969da; text-decoration: none; margin-right: 12px; }
 h2 { font-size: 17px; margin: 26px 0 8px; padding-bottom: 4px; border-bottom: 1px solid var(--line); }
 h3 { font-size: 14px; margin: 18px 0 6px; }
 #verdicts h2 { margin-top: 12px; }
+section.interrupted { border: 2px solid #cf222e; background: #ffebe9; border-radius: 6px; padding: 2px 14px 8px;
+                      margin-top: 12px; }
+section.interrupted h2 { color: #cf222e; border: 0; margin-top: 8px; }
 table { border-collapse: collapse; width: 100%; font-size: 13px; }
 th, td { border-bottom: 1px solid var(--line); padding: 4px 8px; text-align: left; vertical-align: top; }
 th { background: var(--soft); font-weight: 600; white-space: nowrap; }
@@ -83,7 +86,7 @@ def page(data: dict, charts: list[tuple[Chart, Path]]) -> str:
     for c, path in charts:
         by_section.setdefault(c.needs, []).append((c, path))
     present = [key for key, _ in SECTIONS if data.get(key)]
-    parts = [header(data, present), verdict_section(data, by_section.get(None, []))]
+    parts = [header(data, present), interrupted_section(data), verdict_section(data, by_section.get(None, []))]
     for key, title in SECTIONS:
         if data.get(key):
             figures = "".join(figure(c, p) for c, p in by_section.get(key, []))  # look first, then read
@@ -124,6 +127,17 @@ def header(data: dict, sections: list[str]) -> str:
     nav = " ".join(f'<a href="#{k}">{esc(k.capitalize())}</a>' for k in links)
     return (f"<header><h1>Does the hardened schema beat the baseline? The review's claims, measured</h1>"
             f'<p class="meta">{" · ".join(facts)}</p><nav>{nav}</nav></header>')
+
+
+def interrupted_section(data: dict) -> str:
+    """A run cut short says so before any verdict: what stopped, why, what was kept."""
+    items = d.interruptions(data)
+    if not items:
+        return ""
+    rows = "".join(f"<li>{esc(d.interruption_text(i))}</li>" for i in items)
+    return (f'<section id="interrupted" class="interrupted"><h2>Interrupted run</h2><ul>{rows}</ul>'
+            '<p class="note">Every figure and verdict below comes from the measurements completed before the '
+            "stop; a verdict needing more rounds says inconclusive.</p></section>")
 
 
 def badge(verdict: str) -> str:
@@ -181,7 +195,7 @@ def notes(data: dict) -> str:
         missing = [v for v in declared if v not in latency_variants]
         if missing and latency_variants:
             warn.append(f"not measured in this run's latency rounds: {', '.join(missing)}")
-        rounds = (data["latency"].get("config") or {}).get("rounds")
+        rounds = d.rounds_measured(data)
         minimum = verdicts.targets().get("min_rounds", 0)
         if rounds is not None and rounds < minimum:
             warn.append(f"{rounds} rounds: fewer than the {minimum} a timing verdict needs (inconclusive by rule)")
@@ -214,7 +228,9 @@ def latency_body(data: dict) -> str:
     config = data["latency"].get("config") or {}
     intro = ""
     if config:
-        intro = (f'<p class="note">{esc(config.get("rounds"))} rounds of {esc(config.get("requests"))} requests per '
+        rounds = d.rounds_measured(data)
+        rounds_text = f"{rounds}" if rounds == config.get("rounds") else f"{rounds} of {config.get('rounds')} planned"
+        intro = (f'<p class="note">{esc(rounds_text)} rounds of {esc(config.get("requests"))} requests per '
                  f'scenario and variant, {esc(config.get("concurrency"))} connections, {esc(config.get("mode"))} loop, '
                  f'warm-up {esc(config.get("warmup"))} requests. Latency in ms from HDR histograms of every request; '
                  f"change = median latency vs baseline (mean of round medians), 95% bootstrap interval over rounds; "
@@ -360,9 +376,9 @@ def plans_section(data: dict) -> str:
         inner = []
         for v in d.variant_order(data):
             c = d.cell(data, s["name"], v)
-            if not c or not c.get("applicable", True):
+            if not c or not c.get("applicable", True) or not c.get("explain"):  # none in an interrupted run
                 continue
-            plan = c.get("explain") or {}
+            plan = c["explain"]
             summary = (f"{v}: {plan.get('node', '?')}, execution {d.fmt_ms(plan.get('execution_ms'))} ms, planning "
                        f"{d.fmt_ms(plan.get('planning_ms'))} ms, buffers hit {plan.get('shared_hit', '–')} read "
                        f"{plan.get('shared_read', '–')}" if "error" not in plan else f"{v}: EXPLAIN failed")

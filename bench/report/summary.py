@@ -13,7 +13,8 @@ def md_escape(text) -> str:
 
 def markdown(data: dict) -> str:
     lines = [f"### pgvector-bench `{data.get('run_id', '?')}`: the review's claims, measured", "",
-             _context(data), "", "| claim | variant | verdict | measured (95% interval) |", "| --- | --- | --- | --- |"]
+             *_interrupted(data), _context(data), "", "| claim | variant | verdict | measured (95% interval) |",
+             "| --- | --- | --- | --- |"]
     for r in d.verdict_rows(data):
         lines.append(f"| {md_escape(r['claim_text'])} | {md_escape(r['variant'])} | "
                      f"{ICONS.get(r['verdict'], '')} {md_escape(r['verdict'])} | {md_escape(d.figure_text(r))} |")
@@ -23,6 +24,14 @@ def markdown(data: dict) -> str:
     lines += ["", "_Confirmed only when the whole 95% interval meets the claim. Full report: `report.html` in the "
                   "run directory._"]
     return "\n".join(lines) + "\n"
+
+
+def _interrupted(data: dict) -> list[str]:
+    """First, before any figure: what was cut short, why, and what was kept."""
+    items = d.interruptions(data)
+    if not items:
+        return []
+    return [f"> ⚠️ **Interrupted run**: {md_escape('; '.join(d.interruption_text(i) for i in items))}.", ""]
 
 
 def _context(data: dict) -> str:
@@ -36,7 +45,9 @@ def _context(data: dict) -> str:
         parts.append(f"{machine['cpu_count']} CPUs")
     config = (data.get("latency") or {}).get("config") or {}
     if config.get("rounds"):
-        parts.append(f"{config['rounds']} rounds x {config.get('requests')} requests")
+        measured = d.rounds_measured(data)
+        rounds = f"{config['rounds']}" if measured == config["rounds"] else f"{measured} of {config['rounds']}"
+        parts.append(f"{rounds} rounds x {config.get('requests')} requests")
     commit = (env.get("harness") or {}).get("git_commit")
     if commit:
         parts.append(f"commit {commit[:10]}")

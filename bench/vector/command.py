@@ -14,12 +14,27 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from bench.options import only_option, out_options
+from bench.options import known_variants, only_option, out_options
 from bench.vector.run import VectorOptions
 
 
+def known_configs(_ctx, _param, names: tuple[str, ...]) -> tuple[str, ...]:
+    """--config names from configs.toml; an unknown one is a usage mistake (exit 2)."""
+    from bench.errors import BenchError, UsageError
+    from bench.vector import configs
+
+    if not names:
+        return names
+    catalog = configs.load()  # a broken configs.toml stays a fault (exit 1)
+    try:
+        catalog.named(list(names))
+    except BenchError as exc:
+        raise UsageError(str(exc)) from None
+    return names
+
+
 @click.command("vector")
-@click.option("--config", "config_names", multiple=True, metavar="NAME",
+@click.option("--config", "config_names", multiple=True, metavar="NAME", callback=known_configs,
               help="Index configuration from bench/vector/configs.toml (repeatable). Default: those marked default.")
 @click.option("--target", "targets", multiple=True, type=click.FloatRange(0.01, 1.0), metavar="RECALL",
               help="Target recall@10 for the matched-recall comparison (repeatable). Default: 0.90 0.95 0.99.")
@@ -33,7 +48,8 @@ from bench.vector.run import VectorOptions
               help="Queries per filter selectivity. Default: configs.toml's (25).")
 @click.option("--no-filtered", is_flag=True, help="Skip filtered search on the scratch table.")
 @click.option("--no-rls", is_flag=True, help="Skip filtered search as users under RLS on the variants' tables.")
-@click.option("--source", metavar="VARIANT", help="Variant whose documents are copied (default: the first seeded).")
+@click.option("--source", metavar="VARIANT", callback=known_variants,
+              help="Variant whose documents are copied (default: the first seeded).")
 @out_options
 @only_option
 @click.pass_obj
@@ -55,8 +71,10 @@ def run_vector(settings, options: VectorOptions, only: list[str] | None = None, 
     from bench import cli as base
     from bench import results
     from bench.errors import BenchError
+    from bench.fs import check_run_output
     from bench.vector import run as vector_run
 
+    check_run_output(out_dir, run_dir)  # before measuring: a write failing after it loses the figures
     chosen = base._seeded_variants(settings, list(only or []))
     if options.source and options.source not in {v.name for v in chosen}:
         raise BenchError(f"--source {options.source} is not among the seeded variants chosen")

@@ -8,7 +8,9 @@ index build serves a whole sweep and the variants' own tables and indexes stay
 untouched. Its `id` is an integer (the documents' rank by uuid), which keeps ground
 truth compact; `doc_id` maps back to the variants' uuids.
 
-Needs: a seeded database (bench_meta.seed_run, bench_meta.query_vectors).
+Needs: a seeded database (bench_meta.seed_run, bench_meta.query_vectors). The
+`bench_vector` schema is the harness's own (bench/ownership.py): one of that name it did
+not create is refused, never written to or dropped.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import psycopg
 from psycopg import sql
 from pgvector.psycopg import register_vector
 
+from bench import ownership
 from bench.errors import BenchError
 from bench.vector.configs import Selectivity
 
@@ -69,7 +72,10 @@ def ensure_scratch(conn: psycopg.Connection, source: str, key: str, dim: int) ->
 
 
 def _ensure_scratch(conn: psycopg.Connection, source: str, key: str, dim: int) -> Scratch:
-    conn.execute(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
+    if scratch_owned(conn) is None:
+        ownership.ensure_meta(conn)
+        with conn.transaction():
+            ownership.create_schema(conn, SCHEMA)
     comment = conn.execute("SELECT obj_description(to_regclass(%s), 'pg_class')", (TABLE,)).fetchone()[0]
     if comment:
         meta = json.loads(comment)
@@ -96,15 +102,60 @@ def _ensure_scratch(conn: psycopg.Connection, source: str, key: str, dim: int) -
     return Scratch(key, source, rows, dim, True, time.perf_counter() - began)
 
 
-def drop_scratch(conn: psycopg.Connection) -> bool:
-    """Delete the scratch copy and its cached ground truth; False if there was none."""
-    existed = conn.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", (SCHEMA,)).fetchone() is not None
+def scratch_owned(conn: psycopg.Connection) -> bool | None:
+    """None if there is no bench_vector schema, True if it is the harness's; refused if
+    someone else's. One made by an earlier harness version (only the scratch table, with
+    its dataset comment, in a database with bench_meta.applied) is adopted."""
+    if not ownership.schema_exists(conn, SCHEMA):
+        return None
+    if ownership.owns_schema(conn, SCHEMA):
+        return True
+    if _legacy_scratch(conn):
+        ownership.ensure_meta(conn)
+        ownership.adopt(conn, SCHEMA)  # not if it was recorded: then someone else recreated it
+        if ownership.owns_schema(conn, SCHEMA):
+            return True
+    raise ownership.foreign("schema", SCHEMA)
+
+
+def _legacy_scratch(conn: psycopg.Connection) -> bool:
+    if not conn.execute("SELECT to_regclass('bench_meta.applied')").fetchone()[0]:
+        return False
+    others = conn.execute(
+        """SELECT (SELECT count(*) FROM pg_class WHERE relnamespace = %(ns)s::regnamespace
+                   AND relkind NOT IN ('i', 'I') AND relname <> 'documents')
+                + (SELECT count(*) FROM pg_proc WHERE pronamespace = %(ns)s::regnamespace)""",
+        {"ns": SCHEMA}).fetchone()[0]
+    comment = conn.execute("SELECT obj_description(to_regclass(%s), 'pg_class')", (TABLE,)).fetchone()[0] or ""
+    return others == 0 and comment.startswith('{"key"')
+
+
+def scratch_dependents(conn: psycopg.Connection) -> list[str]:
+    """Objects of other schemas that dropping the scratch schema would remove."""
+    return ownership.dependents(conn, [SCHEMA]) if _scratch_is_ours(conn) else []
+
+
+def drop_scratch(conn: psycopg.Connection, *, force_dependents: bool = False) -> bool:
+    """Delete the scratch copy and its cached ground truth; False if there was none of
+    the harness's (a bench_vector schema someone else made is left alone)."""
+    ours = _scratch_is_ours(conn)
+    if ours:
+        ownership.refuse_dependents(f'"{SCHEMA}"', ownership.dependents(conn, [SCHEMA]), force_dependents)
     with conn.transaction():
-        conn.execute(f"DROP SCHEMA IF EXISTS {SCHEMA} CASCADE")
+        if ours:
+            conn.execute(f"DROP SCHEMA {SCHEMA} CASCADE")  # dependents outside were checked above
+            ownership.forget_schema(conn, SCHEMA)
         if conn.execute("SELECT to_regclass('bench_meta.vector_truth')").fetchone()[0]:
             conn.execute("DROP TABLE bench_meta.vector_truth")
-            existed = True
-    return existed
+            ours = True
+    return ours
+
+
+def _scratch_is_ours(conn: psycopg.Connection) -> bool:
+    try:
+        return bool(scratch_owned(conn))
+    except BenchError:  # someone else's: never dropped
+        return False
 
 
 def drop_indexes(conn: psycopg.Connection) -> None:
