@@ -9,6 +9,7 @@ database cloned from a template that already has the extensions.
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import stat
 import subprocess
@@ -34,6 +35,13 @@ class TestServer:
 
     def dsn(self, database: str) -> str:
         return make_conninfo(self.admin_dsn, dbname=database)
+
+
+def interruptible() -> None:
+    """preexec_fn for a CLI the test will stop with SIGINT: a shell starts background jobs
+    (a CI runner may too) with SIGINT ignored, and children inherit it, so restore the
+    default a terminal gives; else the signal would silently do nothing."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def free_port() -> int:

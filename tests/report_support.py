@@ -3,12 +3,11 @@ injecting a regression into a copy of a results.json."""
 
 from __future__ import annotations
 
-import copy
 import json
 import shutil
 from pathlib import Path
 
-from bench import stats
+from scripts.slow_copy import slowed
 
 GOLDEN = Path(__file__).parent / "fixtures" / "golden_small" / "results.json"  # a real `small` run
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -34,22 +33,11 @@ def png_size(data: bytes) -> tuple[int, int]:
         return image.size
 
 
-def scale_cell(results: dict, scenario: str, variant: str, factor: float) -> dict:
-    """A copy of `results` where one cell's requests all took `factor` times as long:
-    its summary, round medians and means, and every value of its HDR histogram."""
-    out = copy.deepcopy(results)
-    (cell,) = [c for c in out["latency"]["results"] if c["scenario"] == scenario and c["variant"] == variant]
-    for key in list(cell["latency"]):
-        if key.endswith("_ms"):
-            cell["latency"][key] *= factor
-    cell["latency"]["throughput_rps"] /= factor
-    cell["round_medians_ms"] = [x * factor for x in cell["round_medians_ms"]]
-    cell["round_means_ms"] = [x * factor for x in cell["round_means_ms"]]
-    old, new = stats.decode(cell["hdr"]), stats.new_histogram()
-    for item in old.get_recorded_iterator():
-        new.record_value(round(item.value_iterated_to * factor), item.count_added_in_this_iter_step)
-    cell["hdr"] = stats.encode(new)
-    return out
+def scale_cell(results: dict, scenario: str | None, variant: str | None, factor: float) -> dict:
+    """A copy of `results` where one cell's requests (every cell's, with None) all took
+    `factor` times as long: summary, per-round series and HDR histograms alike
+    (scripts/slow_copy.py, the same code the power benchmark uses)."""
+    return slowed(results, factor, scenario, variant)
 
 
 def write(directory: Path, results: dict) -> Path:

@@ -20,6 +20,7 @@ import pytest
 
 from bench import results, security, verdicts
 from bench import schema as schemas
+from tests.conftest import interruptible
 
 pytestmark = pytest.mark.faults  # issue 14's fault-injection suite: `pytest -m faults`
 
@@ -46,7 +47,8 @@ def start_latency(dsn: str, out: Path) -> subprocess.Popen:
     env["BENCH_DATA_DIR"] = str(out / "home")
     return subprocess.Popen([sys.executable, "-m", "bench", "--dsn", dsn, "run", "latency", "--rounds", str(ROUNDS),
                              "--requests", str(REQUESTS), "--warmup", "2", "--concurrency", "2", "--out", str(out / "reports")],
-                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=interruptible)
 
 
 def wait_for_a_round(proc: subprocess.Popen, out: Path) -> Path:

@@ -22,7 +22,7 @@ import pytest
 
 from bench import results
 from bench.errors import BenchError
-from tests.conftest import TEST_KEY, free_port
+from tests.conftest import TEST_KEY, free_port, interruptible
 from seed import checks, loader
 from seed.config import make_config
 from seed.plan import Plan
@@ -48,7 +48,7 @@ def _env(dsn: str | None = None, **extra: str) -> dict:
 
 def _start_seed(dsn: str) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "bench", *SEED], env=_env(dsn), cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=interruptible)
 
 
 def _wait_for(what: str, check, timeout: float = 60.0):

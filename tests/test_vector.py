@@ -1,13 +1,15 @@
 """The vector benchmark (bench/vector): recall and ground truth checked by hand and
 against PostgreSQL's own exact scan, matched-recall selection on synthetic curves
 (including a configuration that cannot reach a level), tenant isolation of filtered
-search under RLS, and the `vector` section `bench run vector` writes. Real server,
-tiny scale; one seeded database for the module (the tests only add bench_vector.* and
-bench_meta.vector_truth to it)."""
+search under RLS, the `vector` section `bench run vector` writes, and a run in which the
+review's index is the reference's (`not measurable`; the other verdict cases are in
+test_vector_verdicts.py). Real server, tiny scale; one seeded database for the module
+(the tests only add bench_vector.* and bench_meta.vector_truth to it)."""
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import uuid
 
 import numpy as np
@@ -20,6 +22,7 @@ from bench import results, verdicts
 from bench import schema as schemas
 from bench.errors import BenchError
 from bench.vector import configs, dataset, matched, measure, truth
+from bench.vector import run as vector_run
 from bench.vector.command import run_vector
 from bench.vector.run import VectorOptions
 from seed import calibration
@@ -281,3 +284,33 @@ def test_command_writes_a_valid_vector_section(vector_dsn, tmp_path, capsys):
         assert not conn.execute("SELECT 1 FROM pg_indexes WHERE schemaname = 'bench_vector'").fetchall()
     out = capsys.readouterr().out
     assert "Matched recall" in out and "40-60% faster vector search" in out
+
+
+@pytest.mark.timeout(180)
+def test_a_run_where_the_review_builds_the_reference_index_says_not_measurable(vector_dsn, scratch):
+    """At 100K rows the review's lists = rows/1000 is the baseline's lists = 100. At the tiny
+    scale's 3,000 rows it is lists = 3: a reference built with lists = 3 is the same case,
+    through the whole run (build once, copy the figures, judge)."""
+    catalog = configs.load()
+    ref = dataclasses.replace(catalog.reference(), build={"lists": 3})
+    catalog = dataclasses.replace(catalog, configs=tuple(ref if c.name == ref.name else c for c in catalog.configs))
+    options = VectorOptions(configs=(ref.name, "ivfflat_rows_per_1000"), queries=40, rounds=5, clients=(1,),
+                            filtered=False, rls=False, throughput_queries=20, prepass_queries=20)
+    with psycopg.connect(vector_dsn, autocommit=True) as conn:
+        section = vector_run.run(conn, vector_dsn, schemas.select(["baseline"]), options, note=lambda _m: None,
+                                 catalog=catalog)
+    (verdict,) = section["verdicts"]
+    assert (verdict["variant"], verdict["verdict"]) == ("review", verdicts.NOT_MEASURABLE)
+    assert verdict["figure"]["rows"] == section["dataset"]["rows"] == 3000
+    assert verdict["figure"]["differ_from_rows"] == 4000  # lists = 4 from 4,000 rows
+    assert {"scale": "small", "rows": 100_000, "build": {"lists": 100},
+            "other_build": {"lists": 3}} in verdict["figure"]["differ_at_scales"]
+    assert "not measurable at this scale; they differ from 4,000 rows" in verdict["note"]
+    review = [c for c in section["comparisons"] if c["config"] == "ivfflat_rows_per_1000"]
+    assert review and all(c["why"] == "same_index" and not c["comparable"] for c in review)
+    index = next(i for i in section["indexes"] if i["config"] == "ivfflat_rows_per_1000")
+    assert index["same_index_as"] == ref.name and index["differ_from_rows"] == 4000
+    # one index's figures on both sides: what any "measured" comparison would have compared
+    sweeps = {name: [p["round_medians_ms"] for p in section["sweeps"] if p["config"] == name]
+              for name in (ref.name, "ivfflat_rows_per_1000")}
+    assert sweeps[ref.name] and sweeps[ref.name] == sweeps["ivfflat_rows_per_1000"]

@@ -2,6 +2,7 @@
 point estimate, and too little evidence is inconclusive."""
 
 import numpy as np
+import pytest
 
 from bench import stats, verdicts
 from bench.stats import Interval
@@ -55,10 +56,42 @@ def test_storage_is_exact():
 
 
 def test_geometric_mean_over_scenarios():
-    fast = [np.full(6, 2.0), np.full(6, 5.0)]
-    base = [np.full(6, 10.0), np.full(6, 10.0)]
-    interval = stats.bootstrap_geomean_ratio(fast, base)
+    fast = [np.full(5, 2.0), np.full(5, 5.0)]
+    base = [np.full(5, 10.0), np.full(5, 10.0)]
+    interval = stats.hierarchical_geomean_ratio(fast, base)
     assert np.isclose(interval.estimate, np.sqrt(0.2 * 0.5))
+    assert interval.low < 0.2 and interval.high > 0.5  # two scenarios this far apart: the aggregate is unsure
+    assert stats.hierarchical_geomean_ratio(fast, base) == interval  # a fixed seed: the same run, the same interval
+
+
+def test_the_two_readings_of_faster():
+    ratio = Interval(0.2, 0.16, 0.25, 5)  # t_variant / t_baseline
+    gain, speed = verdicts.improvement(ratio), verdicts.speed_ratio(ratio)
+    assert (gain.estimate, gain.low, gain.high) == pytest.approx((0.8, 0.75, 0.84))  # time reduction
+    assert (speed.estimate, speed.low, speed.high) == pytest.approx((5.0, 4.0, 6.25))  # t_baseline / t_variant
+    assert verdicts.far_beyond_speed("query_speedup") == pytest.approx(50.0)  # 10 x the 5x of "80% faster"
+
+
+def share(meets: int, unsure: int, misses: int) -> dict:
+    return verdicts.scenario_share("query_speedup", [verdicts.CONFIRMED] * meets + [verdicts.INCONCLUSIVE] * unsure
+                                   + [verdicts.REFUTED] * misses)
+
+
+@pytest.mark.parametrize("aggregate, counts, regressions, expected", [
+    (verdicts.CONFIRMED, (3, 1, 0), [], verdicts.CONFIRMED),
+    (verdicts.CONFIRMED, (2, 1, 1), [], verdicts.INCONCLUSIVE),  # half meet: no majority yet
+    (verdicts.CONFIRMED, (2, 0, 2), [], verdicts.REFUTED),  # at most half can meet it
+    (verdicts.CONFIRMED, (3, 1, 0), ["w"], verdicts.REFUTED),  # a regression
+    (verdicts.INCONCLUSIVE, (4, 0, 0), [], verdicts.INCONCLUSIVE),
+    (verdicts.REFUTED, (4, 0, 0), [], verdicts.REFUTED),
+])
+def test_the_aggregate_rule(aggregate, counts, regressions, expected):
+    assert verdicts.aggregate_verdict("query_speedup", aggregate, share(*counts), regressions) == expected
+
+
+def test_a_regression_does_not_decide_a_ceiling():
+    shares = verdicts.scenario_share("avg_latency", [verdicts.CONFIRMED] * 4)
+    assert verdicts.aggregate_verdict("avg_latency", verdicts.CONFIRMED, shares, ["w"]) == verdicts.CONFIRMED
 
 
 def test_hdr_summary_and_round_trip():

@@ -36,14 +36,19 @@ def report_cmd(run_dir: str, allow_interrupted: bool) -> None:
 @click.argument("old", metavar="OLD", type=click.Path(exists=True))
 @click.argument("new", metavar="NEW", type=click.Path(exists=True))
 @click.option("--threshold", type=click.FloatRange(0, 10), default=DEFAULT_THRESHOLD, show_default=True,
-              help="Flag a figure that worsens by more than this fraction (0.10 = 10%).")
+              help="Flag a figure that worsens by more than this fraction (0.10 = 10%); a figure whose "
+                   "smallest detectable change exceeds it is reported undecidable.")
 @click.option("--fail-on-regression", is_flag=True, help="Exit 1 when any regression is flagged (CI gate).")
-@click.option("--force", is_flag=True, help="Compare runs of different datasets or result versions anyway.")
+@click.option("--force", is_flag=True,
+              help="Compare runs of a different scale, seed, dim, generator version, difficulty, row counts, "
+                   "mode or concurrency anyway (refused with exit 2 otherwise).")
 @click.pass_context
 def compare_cmd(ctx: click.Context, old: str, new: str, threshold: float, fail_on_regression: bool,
                 force: bool) -> None:
     """Change in p50/p95/p99 and throughput per scenario and variant between two runs
-    (results.json files or run dirs), as Markdown; flags regressions beyond --threshold."""
+    (results.json files or run dirs), as Markdown: regressions and improvements beyond
+    --threshold (Holm over every figure), the smallest change each figure could detect,
+    and the figures these runs cannot decide."""
     from bench.report import compare
 
     markdown, regressions = compare(old, new, threshold=threshold, force=force)

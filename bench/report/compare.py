@@ -1,52 +1,133 @@
-"""`bench compare OLD NEW`: per scenario and variant, the change in p50/p95/p99 and
-throughput between two runs, with a significance test over rounds, as Markdown; the
-regressions beyond a threshold are returned so CI can gate a release.
+"""`bench compare OLD NEW`: per scenario, variant and figure (p50, p95, p99, req/s) the
+change between two runs, whether it is a regression, an improvement, no change beyond the
+threshold, or undecidable, and the smallest change the pair of runs could detect there
+(the MDE), as Markdown; the regressions are returned so CI can gate a release.
 
-A figure is a regression when it worsens by more than the threshold AND the rounds say
-the cell really got slower: Welch's t interval on the log of the round medians (the
-rounds of two runs are independent samples, so the paired bootstrap of bench.stats does
-not apply) for the ratio new/old lies wholly above 1 (throughput: the round means). The
-intervals are simultaneous over every cell compared (Bonferroni): with ~40 cells, plain
-95% intervals would flag a re-run of the same data most of the time (measured: 15 of 28
-pairs of real tiny re-runs; 0 of 28 with the correction). The results hold no per-round
-p95/p99 (yet: `round_p95_ms` / `round_p99_ms` are used when a run has them), so the
-tail figures' changes come from the HDR histograms and their significance from the round
-medians: a tail that moves while every round median stays put is shown, not flagged.
-Runs of different datasets (scale, seed, dim) or result schema versions are refused
-unless forced.
+Each figure is tested on its own per-round values (p50: round medians; p95/p99: round
+p95/p99, stored or read from per-round HDR histograms; req/s: round means, as throughput
+in a closed loop is concurrency over the mean): Welch's t-test on their logs, because two
+runs are independent samples. Holm's step-down over every tested figure keeps the chance
+of any false flag at ALPHA. A figure not flagged is "unchanged" only when the test would
+have caught a change of the threshold's size with POWER; otherwise it is undecidable and
+says what it could detect. Runs that measured something else (dataset, generator, load
+shape) are refused with a UsageError unless forced. See docs/decisions.md, "bench compare:
+power and multiple comparisons".
 """
 
 from __future__ import annotations
 
+import functools
 import math
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from scipy import stats as st
 
-from bench.errors import BenchError
+from bench import stats
+from bench.errors import BenchError, UsageError
 from bench.report import data as d
 
 DEFAULT_THRESHOLD = 0.10
-CONFIDENCE = 0.95
-IDENTITY = ("scale", "seed", "dim")  # of the dataset; and the results' schema_version
+ALPHA = 0.05  # family-wise: the chance that any figure of a comparison is flagged falsely
+POWER = 0.80  # for the minimum detectable effect
+MC_DRAWS = 20_000  # simulated pairs of runs per MDE: its power is then within about 1 point
+DATASET_IDENTITY = (("scale", "scale"), ("seed", "seed"), ("dim", "dim"), ("generator", "generator version"),
+                    ("difficulty", "difficulty"))
+LOAD_IDENTITY = ("mode", "concurrency")  # of the latency config: how the requests were sent
+
+REGRESSION, IMPROVEMENT, UNDECIDABLE, UNCHANGED = "regression", "improvement", "undecidable", "unchanged"
 
 
+# ---- the test of one figure ------------------------------------------------------------------------
 @dataclass(frozen=True)
-class RoundRatio:
-    """Ratio new/old of a per-round series' geometric means, with its 95% interval."""
-    estimate: float
-    low: float
-    high: float
+class LogTest:
+    """Welch's t-test on the logs of one figure's per-round latencies in two runs."""
+    log_ratio: float  # mean log(new) - mean log(old): > 0 is slower
+    p: float  # two-sided
+    spread: tuple[float, float]  # sd of the log rounds, old and new
+    rounds: tuple[int, int]
 
     @property
-    def slower(self) -> bool:
-        return self.low > 1
+    def ratio(self) -> float:
+        return math.exp(self.log_ratio)
+
+
+def welch(old, new) -> LogTest | None:
+    """None with fewer than 2 positive rounds on a side (no spread, no test)."""
+    a = np.log([x for x in old or [] if x and x > 0])
+    b = np.log([x for x in new or [] if x and x > 0])
+    if len(a) < 2 or len(b) < 2:
+        return None
+    diff = float(b.mean() - a.mean())
+    spread, rounds = (float(a.std(ddof=1)), float(b.std(ddof=1))), (len(a), len(b))
+    if spread == (0.0, 0.0):  # no spread on either side: the difference is exact
+        return LogTest(diff, 0.0 if diff else 1.0, spread, rounds)
+    return LogTest(diff, float(st.ttest_ind(b, a, equal_var=False).pvalue), spread, rounds)
+
+
+def detectable_log_ratio(test: LogTest, alpha: float, power: float = POWER, draws: int = MC_DRAWS) -> float:
+    """The smallest true slowdown (log ratio) that Welch's two-sided test at `alpha` flags
+    with `power`, if the rounds spread as observed. Welch's power has no closed form (the
+    noncentral t with the observed df overstates it: 67% instead of 80% at 5 rounds and
+    alpha 0.05/80), so it is simulated: a draw flags a shift delta when delta exceeds
+    crit(df) * se - noise of that draw, whatever delta is, so the MDE is the `power`
+    quantile of that bound. The seed is fixed: the same runs give the same MDE."""
+    if test.spread == (0.0, 0.0):
+        return 0.0
+    (sd_a, sd_b), (n_a, n_b) = test.spread, test.rounds
+    mean_a, var_a, mean_b, var_b = _standard_draws(n_a, n_b, draws)
+    va, vb = sd_a ** 2 * var_a / n_a, sd_b ** 2 * var_b / n_b
+    df = (va + vb) ** 2 / (va ** 2 / (n_a - 1) + vb ** 2 / (n_b - 1))
+    bound = st.t.isf(alpha / 2, df) * np.sqrt(va + vb) - (sd_b * mean_b - sd_a * mean_a)
+    return float(np.quantile(bound, power))
+
+
+@functools.lru_cache(maxsize=8)
+def _standard_draws(n_a: int, n_b: int, draws: int) -> tuple[np.ndarray, ...]:
+    """Means and variances of `draws` standard normal samples of n_a and n_b rounds
+    (scaled by each figure's spread: one set of draws serves every figure)."""
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal((draws, n_a)), rng.standard_normal((draws, n_b))
+    return a.mean(axis=1), a.var(axis=1, ddof=1), b.mean(axis=1), b.var(axis=1, ddof=1)
+
+
+def holm(pvalues: list[float], alpha: float = ALPHA) -> np.ndarray:
+    """Which hypotheses Holm's step-down procedure rejects (family-wise error <= alpha)."""
+    p = np.asarray(pvalues, float)
+    order = np.argsort(p)
+    adjusted = np.maximum.accumulate(p[order] * (len(p) - np.arange(len(p))))
+    rejected = np.zeros(len(p), bool)
+    rejected[order] = adjusted <= alpha
+    return rejected
+
+
+# ---- figures and cells -----------------------------------------------------------------------------
+@dataclass
+class Figure:
+    """One metric of one cell in both runs, its test and its decision."""
+    metric: d.Metric
+    old: float | None
+    new: float | None
+    test: LogTest | None = None
+    missing: str = ""  # why there is no test
+    status: str = ""
+    detectable: float | None = None  # MDE as a worsening fraction (like the threshold)
 
     @property
-    def faster(self) -> bool:
-        return self.high < 1
+    def change(self) -> float | None:
+        """Whole-run figure (HDR summary) new/old - 1."""
+        return None if self.old is None or self.new is None or not self.old else self.new / self.old - 1
+
+    @property
+    def tested_change(self) -> float:
+        """Change of the figure per the rounds' geometric means (the series are latencies)."""
+        return 1 / self.test.ratio - 1 if self.metric.higher_is_better else self.test.ratio - 1
+
+    def worsening(self, log_ratio: float) -> float:
+        """A slowdown of the rounds by exp(log_ratio), as a fraction of this figure."""
+        return 1 - math.exp(-log_ratio) if self.metric.higher_is_better else math.exp(log_ratio) - 1
 
 
 @dataclass
@@ -55,94 +136,148 @@ class CellChange:
     variant: str
     old: dict
     new: dict
-    figures: dict = field(default_factory=dict)  # metric key -> (old, new, relative change)
-    medians: RoundRatio | None = None
-    means: RoundRatio | None = None
-    regressions: list[str] = field(default_factory=list)
-    noise: list[str] = field(default_factory=list)  # beyond the threshold, not significant
-    faster: bool = False
+    figures: dict[str, Figure] = field(default_factory=dict)
+    failures: list[str] = field(default_factory=list)  # regressions that are not timings
+
+    def with_status(self, status: str) -> list[Figure]:
+        return [f for f in self.figures.values() if f.status == status]
+
+    @property
+    def regressions(self) -> list[str]:
+        return self.failures + [f"{f.metric.label} {f.tested_change:+.0%}" for f in self.with_status(REGRESSION)]
 
 
-def round_ratio(old: list[float], new: list[float], confidence: float = CONFIDENCE) -> RoundRatio | None:
-    """Welch's t interval on log values: the ratio of geometric means new/old."""
-    a = np.log([x for x in old or [] if x and x > 0])
-    b = np.log([x for x in new or [] if x and x > 0])
-    if len(a) < 2 or len(b) < 2:
+def round_series(cell: dict, metric: d.Metric) -> tuple[list[float] | None, str]:
+    """A figure's own per-round values, or why there are none. The registry's first
+    series is the metric's own; later ones (p95 from round medians) are stand-ins that
+    would let a slower tail pass with a flat median, so they are not used."""
+    own = metric.rounds[0]
+    if cell.get(own):
+        return cell[own], ""
+    percentile = _percentile(metric.key)
+    if percentile is not None and cell.get("round_hdr"):
+        return [stats.decode(h).get_value_at_percentile(percentile) / 1000 for h in cell["round_hdr"]], ""
+    return None, "no per-round values"
+
+
+def _percentile(key: str) -> float | None:
+    """95.0 for "p95_ms", 99.9 for "p99_9_ms"; None for other keys."""
+    if not (key.startswith("p") and key.endswith("_ms")):
         return None
-    estimate = math.exp(b.mean() - a.mean())
-    if a.var() == 0 and b.var() == 0:  # no spread at all: the difference is exact
-        return RoundRatio(estimate, estimate, estimate)
-    from scipy import stats as scipy_stats
-
-    with warnings.catch_warnings(), np.errstate(all="ignore"):
-        warnings.simplefilter("ignore")
-        interval = scipy_stats.ttest_ind(b, a, equal_var=False).confidence_interval(confidence)
-    return RoundRatio(estimate, math.exp(interval.low), math.exp(interval.high))
-
-
-def check_comparable(old: dict, new: dict, force: bool) -> list[str]:
-    """Differences that make two runs incomparable: refused (one line) unless forced;
-    with force, returned as notes."""
-    differences = []
-    if old.get("schema_version") != new.get("schema_version"):
-        differences.append(f"schema_version {old.get('schema_version')} vs {new.get('schema_version')}")
-    a, b = old.get("dataset") or {}, new.get("dataset") or {}
-    for key in IDENTITY:
-        if a.get(key) != b.get(key):
-            differences.append(f"{key} {a.get(key, 'unknown')} vs {b.get(key, 'unknown')}")
-    if differences and not force:
-        raise BenchError(f"runs differ in {', '.join(differences)}: their figures are not comparable "
-                         "(add --force to compare anyway)")
-    return differences
-
-
-def _change(old, new) -> float | None:
-    if old is None or new is None or not old:
+    try:
+        return float(key[1:-3].replace("_", "."))
+    except ValueError:
         return None
-    return new / old - 1
 
 
-def simultaneous(cells: int) -> float:
-    """Per-cell confidence so that all `cells` intervals hold together at CONFIDENCE."""
-    return 1 - (1 - CONFIDENCE) / max(1, cells)
-
-
-def compare_cell(scenario: str, variant: str, old: dict, new: dict, threshold: float,
-                 confidence: float = CONFIDENCE) -> CellChange:
+def cell_change(scenario: str, variant: str, old: dict, new: dict) -> CellChange:
+    """The figures of a cell with their tests (decided later, over all cells at once)."""
     change = CellChange(scenario, variant, old, new)
     old_errors = old.get("errors", 0) if not old.get("expected_failure") else 0
     new_errors = new.get("errors", 0) if not new.get("expected_failure") else 0
     if new_errors and not old_errors:
-        change.regressions.append(f"{new_errors} failed requests (none before)")
+        change.failures.append(f"{new_errors} failed requests (none before)")
     if not d.measured(old) or not d.measured(new):
-        if d.measured(old) and not d.measured(new):
-            change.regressions.append("every request fails")
+        if d.measured(old):
+            change.failures.append("every request fails")
         return change
-    change.medians = round_ratio(old.get("round_medians_ms"), new.get("round_medians_ms"), confidence)
-    change.means = round_ratio(old.get("round_means_ms"), new.get("round_means_ms"), confidence)
     for metric in d.METRICS:
-        before, after = old["latency"].get(metric.key), new["latency"].get(metric.key)
-        rel = _change(before, after)
-        change.figures[metric.key] = (before, after, rel)
-        if rel is None:
-            continue
-        worse = -rel if metric.higher_is_better else rel
-        series = next((k for k in metric.rounds if old.get(k) and new.get(k)), None)
-        evidence = {"round_medians_ms": change.medians, "round_means_ms": change.means}.get(series) or (
-            round_ratio(old[series], new[series], confidence) if series else None)
-        if worse > threshold:
-            (change.regressions if evidence and evidence.slower else change.noise).append(
-                f"{metric.label} {rel:+.0%}")
-    p50 = change.figures.get("p50_ms", (None, None, None))[2]
-    change.faster = bool(p50 is not None and p50 < -threshold and change.medians and change.medians.faster)
+        figure = Figure(metric, old["latency"].get(metric.key), new["latency"].get(metric.key))
+        before, why_old = round_series(old, metric)
+        after, why_new = round_series(new, metric)
+        figure.test = welch(before, after) if before and after else None
+        if figure.test is None:
+            figure.missing = why_old or why_new or "fewer than 2 rounds"
+        change.figures[metric.key] = figure
     return change
 
 
-def compare(old: Path | str, new: Path | str, threshold: float = DEFAULT_THRESHOLD,
-            force: bool = False) -> tuple[str, list[dict]]:
-    """Markdown comparing two runs, and the regressions (one record per flagged cell)."""
+def decide(figures: list[Figure], threshold: float, alpha: float = ALPHA) -> None:
+    """Set every figure's status and MDE. Holm's strictest level alpha/m is where the MDE
+    is computed: a figure with p <= alpha/m is rejected by Holm whatever the others do,
+    so the MDE is a promise, not a hope."""
+    tested = [f for f in figures if f.test is not None]
+    rejected = holm([f.test.p for f in tested], alpha) if tested else []
+    strictest = alpha / max(1, len(tested))
+    for figure in figures:
+        if figure.test is None:
+            figure.status = UNDECIDABLE
+    for figure, reject in zip(tested, rejected):
+        worse = figure.worsening(figure.test.log_ratio)
+        figure.detectable = figure.worsening(detectable_log_ratio(figure.test, strictest))
+        if reject and worse > threshold:
+            figure.status = REGRESSION
+        elif reject and -worse > threshold:
+            figure.status = IMPROVEMENT
+        elif figure.detectable > threshold:
+            figure.status = UNDECIDABLE
+        else:
+            figure.status = UNCHANGED
+
+
+# ---- comparable runs -------------------------------------------------------------------------------
+def check_comparable(old: dict, new: dict, force: bool) -> list[str]:
+    """What makes two runs measure different things: refused (one line, exit 2) unless
+    forced; with force, returned as notes."""
+    differences = []  # (another schema_version is refused by results.load: it cannot be read at all)
+    a, b = old.get("dataset") or {}, new.get("dataset") or {}
+    for key, label in DATASET_IDENTITY:
+        if a.get(key) != b.get(key):
+            differences.append(f"{label} {a.get(key, 'unknown')} vs {b.get(key, 'unknown')}")
+    counts = [f"{t} {(a.get('counts') or {}).get(t, 0)} vs {(b.get('counts') or {}).get(t, 0)}"
+              for t in dict.fromkeys([*(a.get("counts") or {}), *(b.get("counts") or {})])
+              if (a.get("counts") or {}).get(t) != (b.get("counts") or {}).get(t)]
+    if counts:
+        differences.append("row counts (" + ", ".join(counts) + ")")
+    a, b = _latency_config(old), _latency_config(new)
+    differences += [f"{key} {a.get(key, 'unknown')} vs {b.get(key, 'unknown')}"
+                    for key in LOAD_IDENTITY if a.get(key) != b.get(key)]
+    if differences and not force:
+        raise UsageError(f"runs differ in {', '.join(differences)}: their figures are not comparable "
+                         "(add --force to compare anyway)")
+    return differences
+
+
+def _latency_config(results: dict) -> dict:
+    return (results.get("latency") or {}).get("config") or {}
+
+
+# ---- the comparison --------------------------------------------------------------------------------
+@dataclass
+class Comparison:
+    old: dict
+    new: dict
+    threshold: float
+    changes: list[CellChange]
+    forced: list[str]
+    only: list[str]  # cells in one run only
+
+    def figures(self, status: str | None = None) -> list[Figure]:
+        return [f for c in self.changes for f in c.figures.values() if status is None or f.status == status]
+
+    @property
+    def tested(self) -> int:
+        return sum(1 for f in self.figures() if f.test is not None)
+
+    def regressions(self) -> list[dict]:
+        """One record per cell with a regression (a figure or new failures)."""
+        return [{"scenario": c.scenario, "variant": c.variant, "what": c.regressions,
+                 "figures": {k: _record(f) for k, f in c.figures.items()}}
+                for c in self.changes if c.regressions]
+
+
+def _record(figure: Figure) -> dict:
+    test = figure.test
+    return {"old": figure.old, "new": figure.new, "change": figure.change, "status": figure.status,
+            "tested_change": figure.tested_change if test else None, "p": test.p if test else None,
+            "detectable": figure.detectable, "missing": figure.missing or None}
+
+
+def judge(old: Path | str, new: Path | str, threshold: float = DEFAULT_THRESHOLD,
+          force: bool = False) -> Comparison:
+    """Load, check and compare two runs; every figure decided."""
     if not threshold >= 0:
-        raise BenchError(f"threshold must be a fraction >= 0 (e.g. 0.10 for 10%), not {threshold}")
+        raise UsageError(f"threshold must be a fraction >= 0 (e.g. 0.10 for 10%), not {threshold}")
     a, a_file = d.load(old)
     b, b_file = d.load(new)
     forced = check_comparable(a, b, force)
@@ -150,76 +285,112 @@ def compare(old: Path | str, new: Path | str, threshold: float = DEFAULT_THRESHO
         if not d.latency_cells(results):
             raise BenchError(f"{file} has no latency results: nothing to compare")
     keys = list(dict.fromkeys((c["scenario"], c["variant"]) for c in d.latency_cells(a) + d.latency_cells(b)))
-    pairs, only = [], []
+    changes, only = [], []
     for scenario, variant in keys:
         before, after = d.cell(a, scenario, variant), d.cell(b, scenario, variant)
         if before is None or after is None:
             only.append(f"{scenario} on {variant} ({'new' if before is None else 'old'} run only)")
         elif before.get("applicable", True) or after.get("applicable", True):
-            pairs.append((scenario, variant, before, after))
-    tested = sum(1 for *_, before, after in pairs if d.measured(before) and d.measured(after))
-    confidence = simultaneous(tested)
-    changes = [compare_cell(s, v, before, after, threshold, confidence) for s, v, before, after in pairs]
-    regressions = [{"scenario": c.scenario, "variant": c.variant, "what": c.regressions,
-                    "figures": {k: {"old": o, "new": n, "change": r} for k, (o, n, r) in c.figures.items()},
-                    "median_ratio": c.medians.__dict__ if c.medians else None}
-                   for c in changes if c.regressions]
-    return markdown(a, b, changes, regressions, threshold, forced, only, tested), regressions
+            changes.append(cell_change(scenario, variant, before, after))
+    comparison = Comparison(a, b, threshold, changes, forced, only)
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore")  # scipy's precision warnings for near-identical rounds
+        decide(comparison.figures(), threshold)
+    return comparison
 
 
-# ---- Markdown ---------------------------------------------------------------------------------
-def _figure_cell(change: CellChange, key: str) -> str:
-    before, after, rel = change.figures.get(key, (None, None, None))
-    fmt = d.fmt_rate if key == "throughput_rps" else d.fmt_ms
-    if before is None and after is None:
+def compare(old: Path | str, new: Path | str, threshold: float = DEFAULT_THRESHOLD,
+            force: bool = False) -> tuple[str, list[dict]]:
+    """Markdown comparing two runs, and the regressions (one record per flagged cell)."""
+    comparison = judge(old, new, threshold, force)
+    return markdown(comparison), comparison.regressions()
+
+
+# ---- Markdown --------------------------------------------------------------------------------------
+def _figure_cell(figure: Figure | None) -> str:
+    if figure is None or (figure.old is None and figure.new is None):
         return "–"
-    return f"{fmt(before)} → {fmt(after)}" + (f" ({d.fmt_change(rel)})" if rel is not None else "")
+    fmt = d.fmt_rate if figure.metric.higher_is_better else d.fmt_ms
+    text = f"{fmt(figure.old)} → {fmt(figure.new)}"
+    if figure.change is not None:
+        text += f" ({d.fmt_change(figure.change)})"
+    mark = {REGRESSION: " 🔴", IMPROVEMENT: " 🟢", UNDECIDABLE: " ❔"}.get(figure.status, "")
+    detectable = f" · MDE {_mde_text(figure.detectable)}" if figure.detectable is not None else ""
+    return text + detectable + mark
 
 
-def _ratio_cell(ratio: RoundRatio | None) -> str:
-    if ratio is None:
-        return "–"
-    return f"{d.fmt_change(ratio.estimate - 1)} [{d.fmt_change(ratio.low - 1)}, {d.fmt_change(ratio.high - 1)}]"
+def _mde_text(fraction: float) -> str:
+    return f"{fraction:,.0%}"
 
 
 def _status(change: CellChange) -> str:
-    if change.regressions:
-        return "🔴 **regression**: " + ", ".join(change.regressions)
     if not d.measured(change.old) or not d.measured(change.new):
-        return "n/a (no successful request)"
-    if change.faster:
-        return "🟢 faster"
-    if change.noise:
-        return "within noise: " + ", ".join(change.noise)
-    return ""
+        return ("🔴 **regression**: " + ", ".join(change.failures)) if change.failures else \
+            "n/a (no successful request)"
+    parts = []
+    if change.regressions:
+        parts.append("🔴 **regression**: " + ", ".join(change.regressions))
+    if change.with_status(IMPROVEMENT):
+        parts.append("🟢 improvement: " + ", ".join(f"{f.metric.label} {f.tested_change:+.0%}"
+                                                   for f in change.with_status(IMPROVEMENT)))
+    tested = [f for f in change.with_status(UNDECIDABLE) if f.test is not None]
+    untested = [f for f in change.with_status(UNDECIDABLE) if f.test is None]
+    if tested:
+        parts.append("❔ undecidable: " + ", ".join(
+            f"{f.metric.label} {f.tested_change:+.0%} (could detect ≥ {_mde_text(f.detectable)})" for f in tested))
+    for why in dict.fromkeys(f.missing for f in untested):
+        parts.append("❔ untested: " + ", ".join(f.metric.label for f in untested if f.missing == why) + f" ({why})")
+    return " · ".join(parts)
 
 
-def markdown(old: dict, new: dict, changes: list[CellChange], regressions: list[dict], threshold: float,
-             forced: list[str], only: list[str], tested: int) -> str:
+def headline(comparison: Comparison) -> list[str]:
+    c, threshold = comparison, comparison.threshold
+    failures = sum(len(x.failures) for x in c.changes)  # new failed requests: regressions that are not figures
+    undecidable = c.figures(UNDECIDABLE)
+    untested = sum(1 for f in undecidable if f.test is None)
+    lines = [f"**{len(c.figures(REGRESSION)) + failures} regressions · {len(c.figures(IMPROVEMENT))} improvements · "
+             f"{len(undecidable)} undecidable · {len(c.figures(UNCHANGED))} unchanged** "
+             f"(of {len(c.figures())} figures, threshold {threshold:.0%})"]
+    flagged = [x for x in c.changes if x.regressions]
+    if flagged:
+        lines.append(f"Regressions beyond {threshold:.0%}: " + "; ".join(
+            f"{x.scenario} on {x.variant} ({', '.join(x.regressions)})" for x in flagged))
+    if undecidable:
+        lines.append(f"Undecidable: {len(undecidable)} figures could not have shown a {threshold:.0%} change "
+                     f"({len(undecidable) - untested} need more rounds, {untested} have no per-round values).")
+    return lines
+
+
+def markdown(comparison: Comparison) -> str:
+    c = comparison
+    old, new = c.old, c.new
     lines = [f"### bench compare: `{old.get('run_id', '?')}` → `{new.get('run_id', '?')}`", "",
-             f"{d.run_label(new)} · threshold {threshold:.0%}", ""]
-    if regressions:
-        lines.append(f"**{len(regressions)} regression{'s' if len(regressions) != 1 else ''} beyond "
-                     f"{threshold:.0%}**: " + "; ".join(f"{r['scenario']} on {r['variant']} ({', '.join(r['what'])})"
-                                                       for r in regressions))
-    else:
-        lines.append(f"**No regression beyond {threshold:.0%}.**")
-    lines += ["", "| scenario | variant | p50 ms | p95 ms | p99 ms | req/s | round medians: change [95% CI*] | |",
-              "| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |"]
-    for c in changes:
-        lines.append(f"| {c.scenario} | {c.variant} | " + " | ".join(
-            _figure_cell(c, m.key) for m in d.METRICS) + f" | {_ratio_cell(c.medians)} | {_status(c)} |")
-    lines += ["", f"_A figure is flagged when it worsens beyond the threshold and the rounds agree: Welch's interval "
-                  f"on the log round medians (throughput: round means) of new/old lies wholly above 1. *The "
-                  f"intervals are simultaneous over the {tested} cells compared (Bonferroni), so a re-run of the "
-                  f"same data flags nothing 95% of the time. p95/p99 changes come from the HDR histograms, their "
-                  f"significance from the round medians._"]
-    notes = [f"compared despite different {x} (--force)" for x in forced]
-    notes += [f"only in one run: {x}" for x in only]
+             f"{d.run_label(new)} · threshold {c.threshold:.0%}", ""]
+    lines += [line for item in headline(c) for line in (item, "")]
+    lines += ["| scenario | variant | p50 ms | p95 ms | p99 ms | req/s | |",
+              "| --- | --- | ---: | ---: | ---: | ---: | --- |"]
+    for x in c.changes:
+        lines.append(f"| {x.scenario} | {x.variant} | " + " | ".join(
+            _figure_cell(x.figures.get(m.key)) for m in d.METRICS) + f" | {_status(x)} |")
+    lines += ["", _caption(c)]
+    notes = [f"compared despite different {x} (--force)" for x in c.forced]
+    notes += [f"only in one run: {x}" for x in c.only]
     notes += _environment_notes(old, new)
     if notes:
         lines += ["", "Notes:", *[f"- {n}" for n in notes]]
     return "\n".join(lines) + "\n"
+
+
+def _caption(c: Comparison) -> str:
+    return (f"_Figures: whole-run HDR values, old → new. Each is tested on its own per-round values (p50: round "
+            f"medians; p95/p99: round p95/p99, when the run stores them or per-round HDR histograms; req/s: round "
+            f"means) with Welch's t-test on their logs; Holm's step-down over the {c.tested} tested figures keeps "
+            f"the chance of any false flag at {ALPHA:.0%}. 🔴/🟢: the test rejects and the figure is worse/better "
+            f"by more than the threshold (change of the rounds' geometric means). MDE: the smallest change the "
+            f"test detects with {POWER:.0%} power at Holm's strictest level ({ALPHA:.0%}/{c.tested}), from the two "
+            f"runs' per-round spread and round counts (Welch's test simulated at that spread). ❔ undecidable: not "
+            f"flagged and MDE above the threshold, or no per-round values: \"no change\" cannot be claimed. "
+            f"Unmarked figures could have shown a {c.threshold:.0%} change and did not._")
 
 
 def _environment_notes(old: dict, new: dict) -> list[str]:
@@ -240,8 +411,9 @@ def _environment_notes(old: dict, new: dict) -> list[str]:
             if label == "harness commit":
                 a, b = (str(x)[:10] if x else x for x in (a, b))
             out.append(f"{label}: {a} → {b}")
-    a, b = get(old, "latency", "config") or {}, get(new, "latency", "config") or {}
-    changed = [f"{k} {a.get(k)} → {b.get(k)}" for k in dict.fromkeys(list(a) + list(b)) if a.get(k) != b.get(k)]
+    a, b = _latency_config(old), _latency_config(new)
+    changed = [f"{k} {a.get(k)} → {b.get(k)}" for k in dict.fromkeys(list(a) + list(b))
+               if a.get(k) != b.get(k) and k not in LOAD_IDENTITY]
     if changed:
         out.append("latency config: " + ", ".join(changed))
     return out

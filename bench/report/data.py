@@ -256,6 +256,10 @@ def figure_text(verdict: dict, short: bool = False) -> str:
                 f"{human_bytes(fig['baseline_bytes'])} on baseline)")
     if claim == "concurrency" and "capacity_users" in fig:
         return concurrency_text(fig)
+    if claim == "query_speedup" and "speed_ratio" in fig and not short:  # both readings of "X% faster"
+        return f"{_interval_text(fig, '%')} less time = {speed_text(fig['speed_ratio'])} as fast"
+    if claim == "vector_speedup" and {"same_index_as", "cannot_reach_recall", "bound"} & fig.keys():
+        return vector_text(fig, short)
     if "estimate" in fig and isinstance(fig["estimate"], (int, float)):
         return _interval_text(fig, FIGURE_UNITS.get(claim, "%"))
     return ", ".join(f"{k} {v}" for k, v in fig.items() if not isinstance(v, (dict, list)))
@@ -275,6 +279,87 @@ def concurrency_text(fig: dict) -> str:
     return (f"{users(fig['capacity_users'], fig.get('capacity_at_least'))} vs "
             f"{users(fig['baseline_capacity_users'], fig.get('baseline_at_least'))} users, "
             f"ratio {ratio}[{times(fig['low'])}, {times(fig.get('high'))}]")
+
+
+BOUND_SIGN = {"lower": "≥ ", "upper": "≤ "}  # the improvement is at least / at most the figure
+
+
+def vector_text(fig: dict, short: bool = False) -> str:
+    """What happened when a vector verdict has no plain figure: the same index as the
+    reference at this size (and from which size they differ), a side that cannot reach
+    the target recall (its best instead), or an improvement that is only a bound.
+    `short` fits a chart cell: the note keeps the rest."""
+    if "same_index_as" in fig:
+        if short:
+            return f"same index at {fig['rows']:,} rows"
+        differ = fig.get("differ_from_rows")
+        return (f"same index as {fig['same_index_as']} at {fig['rows']:,} rows; "
+                + (f"they differ from {differ:,} rows" if differ else "the same at every size"))
+    if "cannot_reach_recall" in fig:
+        if short:
+            who = "" if fig.get("side") == "variant" else "reference "
+            return f"{who}cannot reach {fig['cannot_reach_recall']:.2f} (best {fig['best_recall']:.3f})"
+        who = "" if fig.get("side") == "variant" else f"the reference {fig.get('config')} "
+        return (f"{who}cannot reach recall {fig['cannot_reach_recall']:.2f} "
+                f"(best {fig['best_recall']:.3f} at {fig['best_setting']})")
+    text = BOUND_SIGN.get(fig["bound"], "") + _interval_text(fig, "%")
+    return text + (" (bounds nothing)" if fig["bound"] == "none" else "")
+
+
+# ---- aggregate claims: the per-scenario verdicts behind them -------------------------------
+def fmt_times(x) -> str:
+    """A speed ratio t_baseline / t_variant: 4.81×, 25.3×, 170×."""
+    if x is None or not math.isfinite(x):
+        return "–" if x is None else "∞" if x > 0 else "0×"
+    if x <= 0:
+        return "0×"
+    return f"{x:,.0f}×" if x >= 100 else f"{x:.1f}×" if x >= 10 else f"{x:.2f}×"
+
+
+def speed_text(ratio: dict) -> str:
+    return f"{fmt_times(ratio['estimate'])} [{fmt_times(ratio['low'])}, {fmt_times(ratio['high'])}]"
+
+
+def aggregate_line(verdict: dict) -> str:
+    """How many scenarios meet an aggregate claim on their own, which are slower than
+    baseline beyond noise, which gain far beyond the claim ('' for other claims)."""
+    share = verdict.get("share")
+    if not share:
+        return ""
+    unsure = f" ({share['inconclusive']} inconclusive)" if share["inconclusive"] else ""
+    parts = [f"{share['meets']} of {share['of']} scenarios meet it{unsure}",
+             "regressions: " + (", ".join(verdict.get("regressions") or []) or "none")]
+    far = verdicts.far_beyond_speed(verdict["claim"]) if verdict.get("far_beyond") else None
+    if far:
+        parts.append(f"far beyond the claim (≥ {far:.0f}× as fast): {', '.join(verdict['far_beyond'])}")
+    return "; ".join(parts)
+
+
+def scenario_table(data: dict, claim: str) -> tuple[list[dict], list[tuple[str, list[dict | None]]]]:
+    """An aggregate claim's verdicts that carry per-scenario records (in variant order), and
+    per scenario each one's record (None: not in that variant's set)."""
+    order = variant_order(data)
+    records = sorted((v for v in data.get("verdicts") or [] if v["claim"] == claim and v.get("scenarios")),
+                     key=lambda v: order.index(v["variant"]) if v["variant"] in order else len(order))
+    names = list(dict.fromkeys(r["scenario"] for v in records for r in v["scenarios"]))
+    return records, [(n, [next((r for r in v["scenarios"] if r["scenario"] == n), None) for v in records])
+                     for n in names]
+
+
+def scenario_text(claim: str, row: dict) -> str:
+    """One scenario's figure: time reduction and speed ratio, or mean latency, with intervals."""
+    if claim == "query_speedup":
+        c = row["change"]
+        return (f"{fmt_pct(c['estimate'])} [{fmt_pct(c['low'])}, {fmt_pct(c['high'])}] = "
+                f"{speed_text(row['speed_ratio'])}")
+    m = row["mean_ms"]
+    return f"{fmt_ms(m['estimate'])} ms [{fmt_ms(m['low'])}, {fmt_ms(m['high'])}]"
+
+
+def scenario_flags(row: dict) -> list[str]:
+    """What the reader must see beside a scenario's verdict."""
+    return (["slower beyond noise"] if row.get("regression") else []) + (["far beyond"] if row.get("far_beyond")
+                                                                          else [])
 
 
 def figure_kind(verdict: dict) -> str:

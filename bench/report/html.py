@@ -153,7 +153,7 @@ def verdict_section(data: dict, charts: list[tuple[Chart, Path]]) -> str:
     for r in rows:
         claim_rows[r["claim"]] = claim_rows.get(r["claim"], 0) + 1
     shown = set()
-    for r in rows:
+    for i, r in enumerate(rows):
         cells = []
         if r["claim"] not in shown:
             shown.add(r["claim"])
@@ -168,16 +168,50 @@ def verdict_section(data: dict, charts: list[tuple[Chart, Path]]) -> str:
                   f'<td class="num">{esc(d.figure_text(r))}</td>',
                   f'<td class="note"' + (f' title="{esc(note)}"' if short != note else "") + f">{esc(short)}</td>"]
         body.append("<tr>" + "".join(cells) + "</tr>")
+        if i + 1 == len(rows) or rows[i + 1]["claim"] != r["claim"]:  # under the claim's last row
+            body.append(scenario_details(data, r["claim"]))
     minimum = verdicts.targets().get("min_rounds")
     legend = ("confirmed: the whole 95% interval meets the claim; refuted: the whole interval misses it; "
               "inconclusive: the interval straddles it" + (f", or fewer than {minimum} rounds" if minimum else "")
-              + "; not measured: this run did not include that benchmark.")
+              + "; not measured: this run did not include that benchmark; not measurable: the compared sides "
+              "are the same thing at this scale (e.g. one index), so no difference can be measured. "
+              "≥ / ≤ before a figure: only a bound of it (e.g. a vector index whose cheapest setting already "
+              "overshoots the target recall).")
     charts_html = "".join(f"<details><summary>{esc(c.title)} as a chart (charts/{esc(c.name)}.png)</summary>"
                           f"{figure(c, p)}</details>" for c, p in charts)
     return (f'<section id="verdicts"><h2>Verdicts</h2><table class="verdicts"><thead><tr><th>Claim (as the review '
             f"states it)</th><th>Variant</th><th>Verdict</th><th class=\"num\">Measured (95% interval)</th>"
             f"<th>Note</th></tr></thead><tbody>{''.join(body)}</tbody></table>"
             f'<p class="note">{esc(legend)}</p>{notes(data)}{charts_html}</section>')
+
+
+def scenario_details(data: dict, claim: str) -> str:
+    """An aggregate claim's per-scenario verdicts, in a row under the claim: each variant's
+    figure per scenario with its interval and whether it meets the claim on its own."""
+    records, rows = d.scenario_table(data, claim)
+    if not records:
+        return ""
+    what = ("time less than baseline = speed ratio" if claim == "query_speedup" else "mean latency")
+    head = "".join(f'<th class="num">{esc(v["variant"])}</th>' for v in records)
+    body = "".join(f"<tr><td>{esc(name)}</td>" + "".join(_scenario_cell(claim, row, v, name)
+                                                         for row, v in zip(cells, records)) + "</tr>"
+                   for name, cells in rows)
+    lines = "".join(f"<li><b>{esc(v['variant'])}</b>: {esc(d.aggregate_line(v))}</li>" for v in records)
+    opened = " open" if claim == "query_speedup" else ""
+    return (f'<tr class="scenarios"><td colspan="5"><details{opened}><summary>Every scenario counts: '
+            f"{esc(records[0]['claim_text'])} per scenario</summary><ul class=\"notes\">{lines}</ul>"
+            f'<table><thead><tr><th>scenario ({esc(what)}, 95% interval)</th>{head}</tr></thead>'
+            f"<tbody>{body}</tbody></table></details></td></tr>")
+
+
+def _scenario_cell(claim: str, row: dict | None, record: dict, name: str) -> str:
+    if row is None:
+        why = next((e["reason"] for e in record.get("excluded", []) if e["scenario"] == name), "not measured")
+        return f'<td class="num muted">{esc(why)}</td>'
+    strong, _ = style.verdict_colours(row["verdict"])
+    flags = "".join(f' <span class="state worse">{esc(f)}</span>' for f in d.scenario_flags(row))
+    return (f'<td class="num">{esc(d.scenario_text(claim, row))} <span class="state" style="color:{strong}">'
+            f"{esc(verdicts.MEETS.get(row['verdict'], row['verdict']))}</span>{flags}</td>")
 
 
 def notes(data: dict) -> str:

@@ -46,6 +46,7 @@ VERDICT_COLOURS = {  # (strong, light background)
     "refuted": ("#cf222e", "#ffebe9"),
     "inconclusive": ("#9a6700", "#fff8c5"),
     "not measured": ("#57606a", "#eaeef2"),
+    "not measurable": ("#0550ae", "#ddf4ff"),  # measured, but the two sides are the same thing at this scale
 }
 FINDING_COLOURS = {  # security matrix cells
     "succeeds": ("#cf222e", "#ffebe9"),

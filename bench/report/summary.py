@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from bench.report import data as d
 
-ICONS = {"confirmed": "✅", "refuted": "❌", "inconclusive": "⚠️", "not measured": "➖"}
+ICONS = {"confirmed": "✅", "refuted": "❌", "inconclusive": "⚠️", "not measured": "➖", "not measurable": "🟰"}
 
 
 def md_escape(text) -> str:
@@ -18,12 +18,35 @@ def markdown(data: dict) -> str:
     for r in d.verdict_rows(data):
         lines.append(f"| {md_escape(r['claim_text'])} | {md_escape(r['variant'])} | "
                      f"{ICONS.get(r['verdict'], '')} {md_escape(r['verdict'])} | {md_escape(d.figure_text(r))} |")
+    lines += _every_scenario(data)
     key = key_figures(data)
     if key:
         lines += ["", *key]
     lines += ["", "_Confirmed only when the whole 95% interval meets the claim. Full report: `report.html` in the "
                   "run directory._"]
     return "\n".join(lines) + "\n"
+
+
+def _every_scenario(data: dict) -> list[str]:
+    """Under the verdicts: how many scenarios meet each aggregate claim on their own, and
+    which are slower than baseline (per-scenario marks in the latency table below)."""
+    lines = [f"- {md_escape(r['claim_text'])}, {md_escape(r['variant'])}: {md_escape(d.aggregate_line(r))}"
+             for r in d.verdict_rows(data) if d.aggregate_line(r)]
+    if not lines:
+        return []
+    return ["", "**Every scenario counts** (each scenario's own 95% interval against the claim):", *lines]
+
+
+def _speedup_marks(data: dict) -> dict[tuple[str, str], str]:
+    """(scenario, variant) -> whether it meets the query_speedup claim on its own."""
+    records, rows = d.scenario_table(data, "query_speedup")
+    marks = {}
+    for name, cells in rows:
+        for row, v in zip(cells, records):
+            if row:
+                flags = "".join(f", {f}" for f in d.scenario_flags(row))
+                marks[(name, v["variant"])] = f" {ICONS.get(row['verdict'], '')}{flags}"
+    return marks
 
 
 def _interrupted(data: dict) -> list[str]:
@@ -62,8 +85,10 @@ def key_figures(data: dict) -> list[str]:
         return []
     variants = [v for v in d.variant_order(data) if any(c["variant"] == v for c in cells)]
     head = "| scenario | " + " | ".join(f"{v} p50 ms" for v in variants) + " |"
-    lines = ["**Median latency per scenario** (ms; change vs baseline with its 95% interval, negative is faster)",
+    lines = ["**Median latency per scenario** (ms; change vs baseline with its 95% interval, negative is faster; "
+             "✅ / ❌ / ⚠️: meets / misses / may meet the query improvement claim on its own)",
              "", head, "| --- |" + " ---: |" * len(variants)]
+    marks = _speedup_marks(data)
     for s in d.scenarios(data):
         row = []
         for v in variants:
@@ -80,7 +105,7 @@ def key_figures(data: dict) -> list[str]:
             if comp and comp.get("comparable"):
                 r = comp["median_ratio"]
                 text += (f" ({d.fmt_change(r['estimate'] - 1)} [{d.fmt_change(r['low'] - 1)}, "
-                         f"{d.fmt_change(r['high'] - 1)}])")
+                         f"{d.fmt_change(r['high'] - 1)}]){marks.get((s['name'], v), '')}")
             elif c.get("errors"):
                 text += f", {c['errors']} errors"
             row.append(text)

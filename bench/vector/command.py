@@ -102,6 +102,7 @@ def run_vector(settings, options: VectorOptions, only: list[str] | None = None, 
 # ---- printing ------------------------------------------------------------------------------------
 def print_section(section: dict) -> None:
     from bench import cli as base
+    from bench.vector import matched
 
     k = section["options"]["k"]
     clients = [c for c in section["options"]["clients"] if c > 1]
@@ -124,8 +125,9 @@ def print_section(section: dict) -> None:
     base.out.print(table)
     same = [i for i in section["indexes"] if i.get("same_index_as")]
     for i in same:
+        differ = f"; they differ from {i['differ_from_rows']:,} rows" if i.get("differ_from_rows") else ""
         base.out.print(f"{i['name']}: the same index as {i['same_index_as']} at this size ({i['build']}); "
-                       "its figures are that index's")
+                       f"its figures are that index's{differ}")
 
     builds = Table(title="Index builds (one at a time on the scratch table; the compared ones kept for the "
                          "interleaved phase, the others dropped after their sweep)")
@@ -156,7 +158,8 @@ def print_section(section: dict) -> None:
         comp = gains.get((m["target"], m["config"]))
         if comp and comp["comparable"]:
             g = comp["improvement"]
-            versus = (f"{g['estimate']:+.0%} [{g['low']:+.0%}, {g['high']:+.0%}]"
+            sign = matched.BOUND_SIGN.get(comp.get("improvement_bound"), "")  # only a bound: see the verdict note
+            versus = (f"{sign}{g['estimate']:+.0%} [{g['low']:+.0%}, {g['high']:+.0%}]"
                       + ("" if comp.get("interleaved") else " (from sweeps, not interleaved)"))
         elif comp:
             versus = comp["reason"]

@@ -161,6 +161,44 @@ def lists_for(rule: str, rows: int) -> int:
     raise BenchError(f"unknown lists rule {rule!r}; use a number, 'rows/1000' or 'pgvector'")
 
 
+def _next_lists_change(rule: str, rows: int) -> int:
+    """The smallest row count above `rows` at which `rule` gives another lists value."""
+    if rule == "pgvector" and rows >= PGVECTOR_RULE_LIMIT:  # round(sqrt(r)) reaches the next integer
+        return max(rows + 1, math.ceil((lists_for(rule, rows) + 0.5) ** 2))
+    return max(2, rows // 1000 + 1) * 1000
+
+
+def differs_from(a: IndexConfig, b: IndexConfig, rows: int, limit: int = 10**9) -> int | None:
+    """For two configurations that build the same index at `rows`: the smallest row count
+    above it at which they build different ones (None: the same entry under two names).
+    Only lists rules depend on the row count, so only their change points are checked."""
+    if _entry(a) == _entry(b):
+        return None
+    rules = {c.build["lists"] for c in (a, b) if isinstance(c.build.get("lists"), str)}
+    while rules and rows < limit:
+        rows = min(_next_lists_change(rule, rows) for rule in rules)
+        if a.build_key(rows) != b.build_key(rows):
+            return rows
+    return None
+
+
+def _entry(c: IndexConfig) -> tuple:
+    return c.method, c.storage.name, tuple(sorted(c.build.items())), c.sweep_param, c.sweep_values
+
+
+def same_index(a: IndexConfig, b: IndexConfig, rows: int, scales: dict[str, int]) -> dict | None:
+    """Where `a` builds the same index as `b` at `rows`: the build, the smallest row count
+    above at which they differ, and the named scales (seed/scales.toml documents) at which
+    they differ with both builds. None when they differ at `rows` already."""
+    if a.build_key(rows) != b.build_key(rows):
+        return None
+    return {"same_index_as": b.name, "rows": rows, "build": a.resolved_build(rows),
+            "differ_from_rows": differs_from(a, b, rows),
+            "differ_at_scales": [{"scale": name, "rows": n, "build": a.resolved_build(n),
+                                  "other_build": b.resolved_build(n)}
+                                 for name, n in scales.items() if a.build_key(n) != b.build_key(n)]}
+
+
 @dataclass(frozen=True)
 class Selectivity:
     name: str

@@ -18,7 +18,14 @@ would credit whichever side happens to overshoot the target less, and a rebuilt 
 (HNSW and IVFFlat builds are randomised) moves a setting across the target, flipping
 the verdict between runs; the interpolated figure moves with the curve, a little.
 Latencies are compared with a bootstrap interval over the paired rounds, which gives
-the `vector_speedup` verdict.
+the `vector_speedup` verdict. Three cases say what happened instead of a plain figure
+(docs/decisions.md, "Vector verdicts"):
+- a configuration that is the reference's own index at this row count is not compared:
+  `not measurable`, with the row count and scales at which the two differ;
+- a side that never reaches the target: `cannot reach recall X` with its best recall
+  and setting in place of the figure (inconclusive);
+- a side whose cheapest setting already overshoots the target: its latency is only an
+  upper bound, so the improvement is a bound (`≥` or `≤`) that can decide one way only.
 """
 
 from __future__ import annotations
@@ -92,52 +99,96 @@ def matched(points_by_config: dict[str, list[dict]], variants: dict[str, str], t
 
 
 def compare(points_by_config: dict[str, list[dict]], variants: dict[str, str], reference: str,
-            targets: list[float], interleaved: dict[tuple[str, str], dict] | None = None) -> list[dict]:
+            targets: list[float], interleaved: dict[tuple[str, str], dict] | None = None,
+            same_index: dict[str, dict] | None = None) -> list[dict]:
     """Every other configuration against the reference at each target: latency ratio at
     exactly the target recall (per-round, see at_recall) with its bootstrap interval, and
     improvement. Where every bracketing setting of both sides was measured in the
     interleaved phase (`interleaved[(config, setting)]`), those rounds are used; else the
-    sweeps' (measured one after another: paired by query batch, not by time)."""
-    interleaved = interleaved or {}
-    low = verdicts.targets()[CLAIM]["low"]
-    out = []
+    sweeps' (measured one after another: paired by query batch, not by time).
+    `same_index[config]` (configs.same_index against the reference) marks a configuration
+    that is the reference's own index at this row count: not compared (not measurable)."""
+    interleaved, same_index = interleaved or {}, same_index or {}
     ref_points = points_by_config.get(reference, [])
-    for target in targets:
-        ref_pair = bracket(ref_points, target)
-        for name, points in points_by_config.items():
-            if name == reference:
-                continue
-            mine_pair = bracket(points, target)
-            mine, ref = mine_pair and mine_pair[1], ref_pair and ref_pair[1]
-            record = {"target": target, "config": name, "variant": variants.get(name), "reference": reference,
-                      "comparable": False, "setting": mine and mine["setting"],
-                      "reference_setting": ref and ref["setting"]}
-            reason = _why_not(ref, mine, name, reference, target, points, ref_points)
-            if reason:
-                out.append({**record, "why": reason[0], "reason": reason[1]})
-                continue
-            again_mine, again_ref = _remeasured(mine_pair, name, interleaved), _remeasured(ref_pair, reference,
-                                                                                          interleaved)
-            together = again_mine is not None and again_ref is not None
-            if together:
-                mine_pair, ref_pair = again_mine, again_ref
-                reason = _pair_problem(mine_pair + ref_pair)
-                if reason:
-                    out.append({**record, "interleaved": True, "why": reason[0], "reason": reason[1]})
-                    continue
-            mine_rounds, mine_weight = at_recall(*mine_pair, target)
-            ref_rounds, ref_weight = at_recall(*ref_pair, target)
-            ratio = stats.bootstrap_ratio(mine_rounds, ref_rounds)
-            gain = verdicts.improvement(ratio)
-            out.append({**record, "comparable": True, "interleaved": together, "recall": mine["recall"],
-                        "reference_recall": ref["recall"],
-                        "setting_below": mine_pair[0] and mine_pair[0]["setting"], "weight": round(mine_weight, 3),
-                        "reference_setting_below": ref_pair[0] and ref_pair[0]["setting"],
-                        "reference_weight": round(ref_weight, 3),
-                        "median_ms": float(np.mean(mine_rounds)), "reference_median_ms": float(np.mean(ref_rounds)),
-                        "median_ratio": ratio.as_dict(), "improvement": gain.as_dict(),
-                        "verdict": verdicts.at_least(gain, low)})
-    return out
+    return [_compare_one(target, name, points, reference, ref_points, variants.get(name), interleaved,
+                         same_index.get(name))
+            for target in targets for name, points in points_by_config.items() if name != reference]
+
+
+def _compare_one(target, name, points, reference, ref_points, variant, interleaved, same) -> dict:
+    ref_pair, mine_pair = bracket(ref_points, target), bracket(points, target)
+    mine, ref = mine_pair and mine_pair[1], ref_pair and ref_pair[1]
+    record = {"target": target, "config": name, "variant": variant, "reference": reference,
+              "comparable": False, "setting": mine and mine["setting"], "reference_setting": ref and ref["setting"]}
+    if same:  # one index measured under two names: its ratio to itself is 1 by construction
+        return {**record, "why": "same_index", "reason": same_index_text(name, same), "same_index": same}
+    reason = _why_not(ref, mine, name, reference, target, points, ref_points)
+    if reason:
+        return {**record, **_unreached(reason[0], name, points, reference, ref_points, target),
+                "why": reason[0], "reason": reason[1]}
+    again_mine, again_ref = _remeasured(mine_pair, name, interleaved), _remeasured(ref_pair, reference, interleaved)
+    together = again_mine is not None and again_ref is not None
+    if together:
+        mine_pair, ref_pair = again_mine, again_ref
+        reason = _pair_problem(mine_pair + ref_pair)
+        if reason:
+            return {**record, "interleaved": True, "why": reason[0], "reason": reason[1]}
+    return {**record, **_measured(mine_pair, ref_pair, target), "interleaved": together}
+
+
+def _measured(mine_pair: tuple, ref_pair: tuple, target: float) -> dict:
+    """The comparison at exactly `target` and its verdict. A side whose cheapest setting
+    already overshoots the target has only an upper bound of its latency there (a cheaper
+    setting, not swept, might reach the target faster), and so bounds the improvement."""
+    mine_rounds, mine_weight = at_recall(*mine_pair, target)
+    ref_rounds, ref_weight = at_recall(*ref_pair, target)
+    ratio = stats.bootstrap_ratio(mine_rounds, ref_rounds)
+    gain = verdicts.improvement(ratio)
+    mine_upper, ref_upper = mine_pair[0] is None, ref_pair[0] is None
+    bound = improvement_bound(mine_upper, ref_upper)
+    return {"comparable": True, "recall": mine_pair[1]["recall"], "reference_recall": ref_pair[1]["recall"],
+            "setting_below": mine_pair[0] and mine_pair[0]["setting"], "weight": round(mine_weight, 3),
+            "reference_setting_below": ref_pair[0] and ref_pair[0]["setting"],
+            "reference_weight": round(ref_weight, 3),
+            "median_ms": float(np.mean(mine_rounds)), "reference_median_ms": float(np.mean(ref_rounds)),
+            "latency_upper_bound": mine_upper, "reference_latency_upper_bound": ref_upper,
+            "improvement_bound": bound, "median_ratio": ratio.as_dict(), "improvement": gain.as_dict(),
+            "verdict": verdicts.at_least_bound(gain, verdicts.targets()[CLAIM]["low"], bound)}
+
+
+def improvement_bound(mine_upper: bool, ref_upper: bool) -> str | None:
+    """What the improvement 1 - mine/ref is when a side's latency is only an upper bound:
+    mine at most the figure -> the improvement at least it ("lower" bound); the reference's
+    -> at most it ("upper"); both -> no bound ("none"); neither -> None, the figure itself."""
+    if mine_upper and ref_upper:
+        return "none"
+    return "lower" if mine_upper else "upper" if ref_upper else None
+
+
+def same_index_text(name: str, same: dict) -> str:
+    """Why there is no figure: the same index, and where (row count, named scales) it is not."""
+    text = (f"{name} builds the same index as {same['same_index_as']} at {same['rows']:,} rows "
+            f"({_params(same['build'])}): not measurable at this scale")
+    if same.get("differ_from_rows") is None:
+        return text + "; they are the same index at every size"
+    scales = "; ".join(f"{s['scale']}, {s['rows']:,} rows: {_params(s['build'])} vs {_params(s['other_build'])}"
+                       for s in same.get("differ_at_scales", []))
+    return text + f"; they differ from {same['differ_from_rows']:,} rows" + (f" ({scales})" if scales else "")
+
+
+def _params(build: dict) -> str:
+    return ", ".join(f"{k}={v}" for k, v in build.items())
+
+
+def _unreached(why: str, name, points, reference, ref_points, target) -> dict:
+    """For a side that cannot reach `target`: its best recall and setting (the figure)."""
+    side = {"unreached": ("variant", name, points), "reference_unreached": ("reference", reference, ref_points)}
+    if why not in side:
+        return {}
+    which, config, pts = side[why]
+    best = _best_point(pts)
+    return {"cannot_reach": {"cannot_reach_recall": target, "side": which, "config": config,
+                             "best_recall": best["recall"], "best_setting": best["setting"]}}
 
 
 def _remeasured(pair: tuple, name: str, interleaved: dict) -> tuple | None:
@@ -184,8 +235,12 @@ def _why_not(ref, mine, name, reference, target, points, ref_points) -> tuple[st
     return None
 
 
+def _best_point(points: list[dict]) -> dict:
+    return max((p for p in points if usable(p)), key=lambda p: p["recall"])
+
+
 def _best(points: list[dict]) -> str:
-    best = max((p for p in points if usable(p)), key=lambda p: p["recall"])
+    best = _best_point(points)
     return f"{best['recall']:.3f} at {best['setting']}"
 
 
@@ -197,30 +252,71 @@ def verdict_records(comparisons: list[dict], judged: dict[str, str], verdict_tar
         rows = [c for c in comparisons if c["config"] == config]
         at = next((c for c in rows if c["target"] == verdict_target), None)
         others = "; ".join(_short(c) for c in rows if c["target"] != verdict_target)
-        if at is None:
-            out.append(verdicts.verdict_record(CLAIM, variant, verdicts.NOT_MEASURED, {},
-                                               f"{config} not compared at recall {verdict_target:.2f}"))
-            continue
-        if not at["comparable"]:
-            # cannot reach the level, or failed queries: measured, but nothing to judge by
-            status = verdicts.INCONCLUSIVE if at["why"] in ("unreached", "errors", "reference_errors", "unpaired") \
-                else verdicts.NOT_MEASURED
-            out.append(verdicts.verdict_record(CLAIM, variant, status, {},
-                                               f"{at['reason']}; {others}" if others else at["reason"]))
-            continue
-        gain = at["improvement"]
-        note = (f"{config} ({_span(at, '')}) vs {at['reference']} ({_span(at, 'reference_')}) at recall@10 = "
-                f"{verdict_target:.2f}, latency interpolated between the settings that bracket it: "
-                f"{at['median_ms']:.2f} vs {at['reference_median_ms']:.2f} ms median, "
-                + ("interleaved rounds" if at.get("interleaved") else
-                   "from sweeps measured one after another (machine drift between them not controlled)"))
-        high = verdicts.targets()[CLAIM]["high"]
-        if at["verdict"] == verdicts.CONFIRMED and gain["low"] > high:
-            note += f"; beyond the claimed {high:.0%}"
-        if others:
-            note += f"; other levels: {others}"
-        out.append(verdicts.verdict_record(CLAIM, variant, at["verdict"], gain, note))
+        out.append(_verdict(variant, config, at, others, verdict_target))
     return out
+
+
+# why a comparison was not made -> the verdict: measured but nothing to judge by, or not measured
+UNJUDGED = {"unreached": verdicts.INCONCLUSIVE, "reference_unreached": verdicts.INCONCLUSIVE,
+            "errors": verdicts.INCONCLUSIVE, "reference_errors": verdicts.INCONCLUSIVE,
+            "unpaired": verdicts.INCONCLUSIVE}
+
+
+def _verdict(variant: str, config: str, at: dict | None, others: str, target: float) -> dict:
+    if at is None:
+        return verdicts.verdict_record(CLAIM, variant, verdicts.NOT_MEASURED, {},
+                                       f"{config} not compared at recall {target:.2f}")
+    if at.get("why") == "same_index":  # the same at every level: the other levels would only repeat it
+        return verdicts.verdict_record(CLAIM, variant, verdicts.NOT_MEASURABLE, at["same_index"], at["reason"])
+    if not at["comparable"]:
+        status = UNJUDGED.get(at["why"], verdicts.NOT_MEASURED)
+        return verdicts.verdict_record(CLAIM, variant, status, at.get("cannot_reach", {}),
+                                       f"{at['reason']}; {others}" if others else at["reason"])
+    return verdicts.verdict_record(CLAIM, variant, at["verdict"], _figure(at), _note(at, config, others, target))
+
+
+def _figure(at: dict) -> dict:
+    bound = at.get("improvement_bound")
+    return {**at["improvement"], "bound": bound} if bound else at["improvement"]
+
+
+def _note(at: dict, config: str, others: str, target: float) -> str:
+    gain = at["improvement"]
+    note = (f"{config} ({_span(at, '')}) vs {at['reference']} ({_span(at, 'reference_')}) at recall@10 = "
+            f"{target:.2f}, latency interpolated between the settings that bracket it: "
+            f"{at['median_ms']:.2f} vs {at['reference_median_ms']:.2f} ms median, "
+            + ("interleaved rounds" if at.get("interleaved") else
+               "from sweeps measured one after another (machine drift between them not controlled)"))
+    bound = bound_text(at, target)
+    if bound:
+        note += f"; {bound}"
+    high = verdicts.targets()[CLAIM]["high"]
+    if at["verdict"] == verdicts.CONFIRMED and gain["low"] > high:
+        note += f"; beyond the claimed {high:.0%}"
+    if others:
+        note += f"; other levels: {others}"
+    return note
+
+
+BOUND_MEANING = {
+    "lower": "the improvement is at least the figure: it can confirm the claim, not refute it",
+    "upper": "the improvement is at most the figure: it can refute the claim, not confirm it",
+    "none": "the figure bounds the improvement in neither direction: inconclusive",
+}
+
+
+def bound_text(at: dict, target: float) -> str:
+    """What an overshooting cheapest setting means for the figure ("" when none does)."""
+    bound = at.get("improvement_bound")
+    if not bound:
+        return ""
+    sides = [f"{name}'s cheapest setting swept ({setting}, recall {recall:.3f}) already overshoots {target:.2f}"
+             for upper, name, setting, recall in
+             ((at["latency_upper_bound"], at["config"], at["setting"], at["recall"]),
+              (at["reference_latency_upper_bound"], at["reference"], at["reference_setting"], at["reference_recall"]))
+             if upper]
+    latency = "its latency is an upper bound for that side" if len(sides) == 1 else "both latencies are upper bounds"
+    return f"{' and '.join(sides)}: {latency}; {BOUND_MEANING[bound]}"
 
 
 def _span(comparison: dict, side: str) -> str:
@@ -228,11 +324,15 @@ def _span(comparison: dict, side: str) -> str:
     return f"{below} .. {above}" if below else f"{above}, the cheapest setting swept"
 
 
+BOUND_SIGN = {"lower": "≥ ", "upper": "≤ "}
+
+
 def _short(comparison: dict) -> str:
     if not comparison["comparable"]:
         return f"{comparison['target']:.2f}: {comparison['reason']}"
-    g = comparison["improvement"]
-    return f"{comparison['target']:.2f}: {g['estimate']:+.0%} [{g['low']:+.0%}, {g['high']:+.0%}]"
+    g, bound = comparison["improvement"], comparison.get("improvement_bound")
+    text = f"{BOUND_SIGN.get(bound, '')}{g['estimate']:+.0%} [{g['low']:+.0%}, {g['high']:+.0%}]"
+    return f"{comparison['target']:.2f}: {text}" + (" (bounds nothing)" if bound == "none" else "")
 
 
 def pareto(points: list[dict]) -> list[dict]:

@@ -20,6 +20,7 @@ from bench.schema import Variant
 from bench.vector import configs as catalog_mod
 from bench.vector import dataset, matched, measure, truth
 from bench.vector.configs import Catalog, IndexConfig
+from seed import config as seed_config
 
 
 @dataclass(frozen=True)
@@ -100,12 +101,15 @@ def run(conn: psycopg.Connection, dsn: str, variants: list[Variant], options: Ve
             bkey = config.build_key(scratch.rows)
             if bkey in built:  # the same index (e.g. lists = rows/1000 = 100 at 100K rows): measured once
                 first = built[bkey]
+                differ = catalog_mod.differs_from(config, next(c for c in chosen if c.name == first), scratch.rows)
                 points_by_config[config.name] = [{**p, "config": config.name, "same_index_as": first}
                                                  for p in points_by_config.get(first, [])]
-                indexes.append({"config": config.name, "same_index_as": first, **config.describe(scratch.rows)})
+                indexes.append({"config": config.name, "same_index_as": first, "differ_from_rows": differ,
+                                **config.describe(scratch.rows)})
                 filtered_rows += [{**r, "config": config.name, "same_index_as": first}
                                   for r in filtered_rows if r.get("config") == first and not r.get("same_index_as")]
-                note(f"vector: {config.name} is the same index as {first} at {scratch.rows:,} rows; measured once")
+                note(f"vector: {config.name} is the same index as {first} at {scratch.rows:,} rows; measured once"
+                     + (f" (they differ from {differ:,} rows)" if differ else ""))
                 continue
             built[bkey] = config.name
             predicate = f"id <> -{number}"  # true for every row: lets kept indexes coexist (configs.index_ddl)
@@ -203,7 +207,8 @@ def run(conn: psycopg.Connection, dsn: str, variants: list[Variant], options: Ve
     for m in matches:
         again = interleaved_results.get((m["config"], m.get("setting")))
         m["interleaved_p50_ms"] = again["latency"].get("p50_ms") if again else None
-    comparisons = matched.compare(points_by_config, variants_of, reference, targets, interleaved_results)
+    comparisons = matched.compare(points_by_config, variants_of, reference, targets, interleaved_results,
+                                  same_as_reference(chosen, catalog.reference(), scratch.rows))
     judged = {c.variant: c.name for c in chosen if c.verdict and c.name != reference}
     verdict_list = matched.verdict_records(comparisons, judged, catalog.verdict_target)
     all_points = [p for ps in points_by_config.values() for p in ps]
@@ -234,6 +239,14 @@ def run(conn: psycopg.Connection, dsn: str, variants: list[Variant], options: Ve
         "seconds": timer.phases,
         "verdicts": verdict_list,
     }
+
+
+def same_as_reference(chosen: list[IndexConfig], reference: IndexConfig, rows: int) -> dict[str, dict]:
+    """The configurations that build the reference's own index at `rows` (not measurable
+    against it), each with where the two differ, named scales included."""
+    scales = {name: counts["documents"] for name, counts in seed_config.scales().items() if "documents" in counts}
+    found = {c.name: catalog_mod.same_index(c, reference, rows, scales) for c in chosen if c.name != reference.name}
+    return {name: same for name, same in found.items() if same}
 
 
 def _rls_variants(conn: psycopg.Connection, variants: list[Variant]) -> tuple[list[Variant], list[dict]]:

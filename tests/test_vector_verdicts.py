@@ -1,0 +1,220 @@
+"""`vector_speedup` verdicts that say what happened (issue 19, item 4), on sweep records
+shaped as bench/vector/measure.py writes them, with the default number of rounds:
+- the review's index is the baseline's at this row count: `not measurable`, with the row
+  count (and scales) from which they differ, never a measured +0%;
+- a side that never reaches the target recall: `cannot reach recall X` with its best
+  recall and setting in place of a figure;
+- a side whose cheapest setting already overshoots the target: its latency is an upper
+  bound, so the improvement is a bound that decides one way only.
+Pure: no server (the real run of the same-index case is in test_vector.py)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bench import verdicts
+from bench.report import data as report_data
+from bench.report import html, style, summary
+from bench.vector import configs, matched
+from bench.vector.run import VectorOptions, same_as_reference
+
+ROUNDS = VectorOptions().rounds  # the default: what `bench run vector` judges with
+TARGET = 0.95
+CATALOG = configs.load()
+BY_NAME = {c.name: c for c in CATALOG.configs}
+REF, REVIEW, HNSW = "ivfflat_lists100", "ivfflat_rows_per_1000", "hnsw_m16_efc64"
+VARIANTS = {REF: "baseline", REVIEW: "review", HNSW: "hardened"}
+
+
+def sweep(config: str, recalls: list[float], medians_ms: list[float], seed: int) -> list[dict]:
+    """Sweep points as measure.sweep writes them: the config's own settings, cheapest first,
+    per-round medians with a few percent of round-to-round noise."""
+    rng = np.random.default_rng(seed)
+    settings = BY_NAME[config].settings()
+    points = []
+    for setting, recall, ms in zip(settings, recalls, medians_ms):
+        rounds = (ms * (1 + 0.03 * rng.standard_normal(ROUNDS))).tolist()
+        points.append({"config": config, "setting": setting.label, "param": setting.param, "value": setting.value,
+                       "recall": recall, "queries": 500, "latency": {"count": 500, "p50_ms": ms, "mean_ms": ms},
+                       "round_medians_ms": rounds, "round_means_ms": rounds,
+                       "throughput": [{"clients": 1, "throughput_rps": 1000 / ms}], "errors": 0, "error_samples": []})
+    return points
+
+
+def judge(points: dict[str, list[dict]], same_index: dict | None = None) -> dict:
+    comparisons = matched.compare(points, VARIANTS, REF, [0.90, TARGET], same_index=same_index)
+    judged = {VARIANTS[n]: n for n in points if n != REF}
+    return {v["variant"]: v for v in matched.verdict_records(comparisons, judged, TARGET)}
+
+
+REFERENCE = sweep(REF, [0.55, 0.75, 0.84, 0.90, 0.94, 0.96, 0.98], [1.0, 1.4, 1.8, 2.2, 3.0, 3.8, 5.2], seed=1)
+
+
+# ---- the same index at this scale ------------------------------------------------------------
+def test_the_reviews_rule_is_the_baselines_index_at_100k_rows_and_differs_from_101k():
+    review, ref = BY_NAME[REVIEW], BY_NAME[REF]
+    same = configs.same_index(review, ref, 100_000, {"tiny": 3_000, "small": 100_000, "medium": 1_000_000})
+    assert same["same_index_as"] == REF and same["build"] == {"lists": 100}
+    assert same["differ_from_rows"] == 101_000
+    # the smallest such row count: the same index on every row count up to it
+    assert all(review.build_key(n) == ref.build_key(n) for n in range(100_000, 101_000))
+    assert [(s["scale"], s["build"], s["other_build"]) for s in same["differ_at_scales"]] == [
+        ("tiny", {"lists": 3}, {"lists": 100}), ("medium", {"lists": 1000}, {"lists": 100})]
+    assert configs.same_index(review, ref, 3_000, {}) is None  # different indexes: compared as usual
+    # pgvector's rule is the review's up to 1M rows and sqrt(rows) beyond: they part at 1,001,000
+    rule = BY_NAME["ivfflat_pgvector_rule"]
+    assert configs.differs_from(rule, review, 100_000) == 1_001_000
+    assert all(rule.build_key(n) == review.build_key(n) for n in range(999_000, 1_001_000))
+    assert configs.differs_from(review, review, 100_000) is None  # one entry: the same at every size
+
+
+def test_a_run_finds_every_configuration_that_is_the_references_index():
+    chosen = CATALOG.named([])  # the defaults `bench run vector` measures
+    same = same_as_reference(chosen, CATALOG.reference(), 100_000)  # the small scale
+    assert set(same) == {REVIEW, "ivfflat_pgvector_rule"}  # both IVFFlat rules give lists = 100; HNSW is apart
+    assert [(s["scale"], s["build"]["lists"]) for s in same[REVIEW]["differ_at_scales"]] == [
+        ("tiny", 3), ("medium", 1000), ("full", 10_000)]
+    assert same_as_reference(chosen, CATALOG.reference(), 3_000) == {}  # tiny: lists = 3, compared as usual
+
+
+def test_the_same_index_is_not_measurable_not_a_measured_zero():
+    copy = [{**p, "config": REVIEW, "same_index_as": REF} for p in REFERENCE]  # as run.py records it
+    points = {REF: REFERENCE, REVIEW: copy}
+    # without the same-index rule the harness judged an index against itself: +0% [+0%, +0%] refuted
+    blind = judge(points)["review"]
+    assert blind["verdict"] == verdicts.REFUTED and blind["figure"]["estimate"] == pytest.approx(0.0)
+    same = configs.same_index(BY_NAME[REVIEW], BY_NAME[REF], 100_000, {"medium": 1_000_000})
+    verdict = judge(points, {REVIEW: same})["review"]
+    assert verdict["verdict"] == verdicts.NOT_MEASURABLE
+    assert verdict["figure"]["differ_from_rows"] == 101_000 and "estimate" not in verdict["figure"]
+    assert verdict["note"] == (f"{REVIEW} builds the same index as {REF} at 100,000 rows (lists=100): not measurable "
+                               "at this scale; they differ from 101,000 rows (medium, 1,000,000 rows: lists=1000 vs "
+                               "lists=100)")
+    assert report_data.figure_text(verdict) == f"same index as {REF} at 100,000 rows; they differ from 101,000 rows"
+    assert report_data.figure_text(verdict, short=True) == "same index at 100,000 rows"  # a chart cell
+
+
+def test_not_measurable_has_its_own_word_colour_and_icon_in_the_reports():
+    same = configs.same_index(BY_NAME[REVIEW], BY_NAME[REF], 100_000, {})
+    verdict = judge({REF: REFERENCE, REVIEW: REFERENCE}, {REVIEW: same})["review"]
+    data = {"run_id": "t", "verdicts": [verdict]}
+    row = next(r for r in summary.markdown(data).splitlines() if r.startswith("| 40-60% faster vector search | review"))
+    assert f"{summary.ICONS['not measurable']} not measurable | same index as {REF} at 100,000 rows" in row
+    strong, light = style.verdict_colours(verdicts.NOT_MEASURABLE)
+    assert (strong, light) != style.verdict_colours(verdicts.NOT_MEASURED)  # not mistaken for "not run"
+    page = html.verdict_section(data, [])
+    assert f"color:{strong};background:{light}" in page and ">not measurable</span>" in page
+    assert "not measurable: the compared sides are the same thing at this scale" in page
+
+
+# ---- a side that cannot reach the target recall -----------------------------------------------
+def test_a_variant_that_cannot_reach_the_target_shows_its_best_recall_not_a_figure():
+    review = sweep(REVIEW, [0.60, 0.80, 0.88, 0.92, 0.93, 0.94], [0.5, 0.7, 0.9, 1.1, 1.5, 1.9], seed=2)
+    verdict = judge({REF: REFERENCE, REVIEW: review})["review"]
+    assert verdict["verdict"] == verdicts.INCONCLUSIVE
+    assert verdict["figure"] == {"cannot_reach_recall": TARGET, "side": "variant", "config": REVIEW,
+                                 "best_recall": 0.94, "best_setting": "probes=8"}
+    assert report_data.figure_text(verdict) == "cannot reach recall 0.95 (best 0.940 at probes=8)"
+    assert report_data.figure_text(verdict, short=True) == "cannot reach 0.95 (best 0.940)"
+    assert verdict["note"].startswith(f"{REVIEW} cannot reach recall 0.95 (best 0.940 at probes=8); 0.90: +")
+
+
+def test_a_reference_that_cannot_reach_the_target_is_said_too():
+    weak_ref = sweep(REF, [0.55, 0.75, 0.84, 0.90, 0.93], [1.0, 1.4, 1.8, 2.2, 3.0], seed=3)
+    hnsw = sweep(HNSW, [0.80, 0.90, 0.94, 0.96, 0.97], [0.3, 0.4, 0.5, 0.6, 0.7], seed=4)
+    verdict = judge({REF: weak_ref, HNSW: hnsw})["hardened"]
+    assert verdict["verdict"] == verdicts.INCONCLUSIVE  # measured, nothing to compare with: not "not measured"
+    assert verdict["figure"]["side"] == "reference" and verdict["figure"]["best_setting"] == "probes=6"
+    assert report_data.figure_text(verdict) == f"the reference {REF} cannot reach recall 0.95 (best 0.930 at probes=6)"
+
+
+# ---- the cheapest setting already overshoots: an upper bound -----------------------------------
+@pytest.mark.parametrize("ms, plain, verdict", [
+    # HNSW's first setting reaches 0.96: its latency at 0.95 is at most this, the improvement at least the figure
+    (1.0, verdicts.CONFIRMED, verdicts.CONFIRMED),  # 1 - 1.0/3.4 = +71%: even the bound beats 40%, confirmed
+    (3.0, verdicts.REFUTED, verdicts.INCONCLUSIVE),  # 1 - 3.0/3.4 = +12%: the true gain may be larger, not refuted
+])
+def test_a_variant_whose_cheapest_setting_overshoots_gives_a_lower_bound(ms, plain, verdict):
+    hnsw = sweep(HNSW, [0.96, 0.98, 0.99], [ms, ms * 1.3, ms * 1.7], seed=5)
+    comparison = next(c for c in matched.compare({REF: REFERENCE, HNSW: hnsw}, VARIANTS, REF, [TARGET]))
+    assert comparison["latency_upper_bound"] and not comparison["reference_latency_upper_bound"]
+    assert comparison["improvement_bound"] == "lower"
+    gain = comparison["improvement"]
+    assert verdicts.at_least(verdicts.Interval(gain["estimate"], gain["low"], gain["high"], ROUNDS), 0.40) == plain
+    judged = judge({REF: REFERENCE, HNSW: hnsw})["hardened"]
+    assert judged["verdict"] == verdict and judged["figure"]["bound"] == "lower"
+    assert report_data.figure_text(judged).startswith("≥ +")
+    assert (f"{HNSW}'s cheapest setting swept (ef_search=10, recall 0.960) already overshoots 0.95: its latency "
+            "is an upper bound for that side; the improvement is at least the figure") in judged["note"]
+
+
+@pytest.mark.parametrize("ms, plain, verdict", [
+    # the reference's first setting reaches 0.96: its latency is at most this, the improvement at most the figure
+    (0.3, verdicts.CONFIRMED, verdicts.INCONCLUSIVE),  # 1 - 0.285/1.0 = +72%: might be less, not confirmed
+    (1.0, verdicts.REFUTED, verdicts.REFUTED),  # 1 - 0.95/1.0 = +5%: even the bound misses 40%, refuted
+])
+def test_a_reference_whose_cheapest_setting_overshoots_gives_an_upper_bound(ms, plain, verdict):
+    ref = sweep(REF, [0.96, 0.98], [1.0, 1.4], seed=6)
+    hnsw = sweep(HNSW, [0.80, 0.90, 0.94, 0.97], [ms * 0.5, ms * 0.7, ms * 0.85, ms * 1.15], seed=7)
+    comparison = next(c for c in matched.compare({REF: ref, HNSW: hnsw}, VARIANTS, REF, [TARGET]))
+    assert comparison["improvement_bound"] == "upper" and comparison["reference_latency_upper_bound"]
+    gain = comparison["improvement"]
+    assert verdicts.at_least(verdicts.Interval(gain["estimate"], gain["low"], gain["high"], ROUNDS), 0.40) == plain
+    judged = judge({REF: ref, HNSW: hnsw})["hardened"]
+    assert judged["verdict"] == verdict and report_data.figure_text(judged).startswith("≤ ")
+    assert "the improvement is at most the figure: it can refute the claim, not confirm it" in judged["note"]
+
+
+def test_both_sides_overshooting_bound_nothing():
+    ref = sweep(REF, [0.96, 0.98], [1.0, 1.4], seed=8)
+    hnsw = sweep(HNSW, [0.97, 0.99], [0.2, 0.3], seed=9)  # +80%, but both latencies are only upper bounds
+    judged = judge({REF: ref, HNSW: hnsw})["hardened"]
+    assert judged["verdict"] == verdicts.INCONCLUSIVE and judged["figure"]["bound"] == "none"
+    assert report_data.figure_text(judged).endswith("(bounds nothing)")
+    assert "both latencies are upper bounds" in judged["note"]
+
+
+def test_bounded_verdicts_decide_one_way_only():
+    low = 0.40
+    above, below, straddling = (verdicts.Interval(e, lo, hi, ROUNDS) for e, lo, hi in
+                                ((0.6, 0.5, 0.7), (0.1, 0.0, 0.2), (0.4, 0.3, 0.5)))
+    table = {bound: [verdicts.at_least_bound(i, low, bound) for i in (above, below, straddling)]
+             for bound in (None, "lower", "upper", "none")}
+    c, r, i = verdicts.CONFIRMED, verdicts.REFUTED, verdicts.INCONCLUSIVE
+    assert table == {None: [c, r, i], "lower": [c, i, i], "upper": [i, r, i], "none": [i, i, i]}
+
+
+def test_the_verdict_chart_draws_the_new_words_inside_their_cells(tmp_path):
+    """The verdicts chart (report.html, charts/verdicts.png) gives each variant a column;
+    the new word and the short figures must fit in one, as the others do."""
+    import matplotlib
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    from bench.report import registry
+
+    same = configs.same_index(BY_NAME[REVIEW], BY_NAME[REF], 100_000, {})
+    review = judge({REF: REFERENCE, REVIEW: REFERENCE}, {REVIEW: same})["review"]
+    weak = sweep(HNSW, [0.80, 0.90, 0.93, 0.94], [0.3, 0.4, 0.5, 0.6], seed=10)
+    hardened = judge({REF: REFERENCE, HNSW: weak})["hardened"]
+    baseline = {**verdicts.verdict_record("avg_latency", "baseline", verdicts.CONFIRMED,
+                                          {"estimate": 1.0, "low": 0.9, "high": 1.1}), "variant": "baseline"}
+    data = {"run_id": "t", "verdicts": [baseline, review, hardened]}  # three columns, as in a real run
+    chart_ = next(c for c in registry.charts() if c.name == "verdicts")
+    assert registry.render(chart_, data, tmp_path / "verdicts.png").stat().st_size > 0
+    width, height = chart_.pixels(data)
+    with matplotlib.rc_context(style.RC):
+        fig = Figure(figsize=(width / style.DPI, height / style.DPI), dpi=style.DPI, layout="constrained")
+        FigureCanvasAgg(fig)
+        chart_.draw(fig, data)
+        fig.canvas.draw()
+    ax = fig.axes[0]
+    cell = ax.patches[0]  # a verdict's box, the same width in every column
+    column = (ax.transData.transform((cell.get_width(), 0)) - ax.transData.transform((0, 0)))[0]
+    words = {"NOT MEASURABLE", report_data.figure_text(review, short=True), report_data.figure_text(hardened, short=True)}
+    drawn = [t for t in ax.texts if t.get_text() in words]
+    assert {t.get_text() for t in drawn} == words
+    renderer = fig.canvas.get_renderer()
+    assert all(t.get_window_extent(renderer).width < column for t in drawn), [
+        (t.get_text(), t.get_window_extent(renderer).width, column) for t in drawn]
