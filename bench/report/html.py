@@ -46,6 +46,8 @@ table { border-collapse: collapse; width: 100%; font-size: 13px; }
 th, td { border-bottom: 1px solid var(--line); padding: 4px 8px; text-align: left; vertical-align: top; }
 th { background: var(--soft); font-weight: 600; white-space: nowrap; }
 td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+/* Verdict figures now carry two readings and intervals: wrap them, never push the table off screen. */
+table.verdicts td.num, tr.scenarios td.num, tr.scenarios th.num { white-space: normal; }
 td.claim { font-weight: 600; }
 td.claim .note { font-weight: normal; }
 table.verdicts td.claim { width: 34%; }
