@@ -187,6 +187,7 @@ def _drop_vector_scratch_after_last_variant(conn, force_dependents: bool = False
                                             dependents: list[str] | None = None) -> None:
     """The vector scratch copy is derived from the variants' documents: it goes with the
     last one, if the harness made it (a bench_vector schema of someone else stays)."""
+    from bench import ownership
     from bench.vector import dataset as vector_dataset
 
     if _remaining_variants(conn, []):
@@ -194,7 +195,7 @@ def _drop_vector_scratch_after_last_variant(conn, force_dependents: bool = False
     if vector_dataset.drop_scratch(conn, force_dependents=force_dependents):
         out.print(f"{vector_dataset.SCHEMA}: dropped (the vector benchmark's scratch copy and ground truth)")
         _print_dropped_dependents(dependents or [])
-    elif conn.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", (vector_dataset.SCHEMA,)).fetchone():
+    elif ownership.schema_exists(conn, vector_dataset.SCHEMA):
         out.print(f"{vector_dataset.SCHEMA}: not created by the harness; left alone")
 
 
