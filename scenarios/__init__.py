@@ -27,7 +27,7 @@ def all_scenarios() -> dict[str, Scenario]:
 
 def select(names: list[str] | tuple[str, ...]) -> list[Scenario]:
     """The scenarios named by --scenario (all when empty); an unknown name is a UsageError."""
-    from bench.errors import UsageError
+    from bench.core.errors import UsageError
 
     catalog = all_scenarios()
     unknown = [n for n in names if n not in catalog]

@@ -16,7 +16,7 @@ import numpy as np
 import psycopg
 from pgvector.psycopg import register_vector
 
-from bench.errors import BenchError
+from bench.core.errors import BenchError
 
 
 @dataclass

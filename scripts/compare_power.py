@@ -26,9 +26,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from anywhere in the repo
 
-from bench import results as results_file  # noqa: E402
-from bench.report.compare import (DEFAULT_THRESHOLD, IMPROVEMENT, UNCHANGED, UNDECIDABLE,  # noqa: E402
-                                   Comparison, judge)
+from bench.judge import results as results_file  # noqa: E402
+from bench.report.compare import DEFAULT_THRESHOLD, IMPROVEMENT, UNCHANGED, UNDECIDABLE, Comparison, judge  # noqa: E402
 from scripts.slow_copy import slowed  # noqa: E402
 
 SILENT = (UNCHANGED, IMPROVEMENT)

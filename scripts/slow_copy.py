@@ -21,8 +21,8 @@ import json
 import sys
 from pathlib import Path
 
-from bench import results as results_file
-from bench import stats
+from bench.judge import results as results_file
+from bench.judge import stats
 
 ROUND_SERIES = ("round_medians_ms", "round_means_ms", "round_p95_ms", "round_p99_ms")
 

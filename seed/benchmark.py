@@ -20,8 +20,9 @@ from dataclasses import dataclass
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from bench import database, ownership, schema, secrets
-from bench.errors import BenchError
+from bench.core import crypto as secrets
+from bench.core import database, ownership, schema
+from bench.core.errors import BenchError
 from seed import loader
 from seed.config import SeedConfig, make_config, scales
 from seed.plan import Plan

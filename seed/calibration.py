@@ -12,7 +12,7 @@ import numpy as np
 import psycopg
 from pgvector.psycopg import register_vector
 
-from bench import ownership
+from bench.core import ownership
 from seed.config import SeedConfig
 from seed.embeddings import TopicModel, n_topics
 from seed.plan import Plan

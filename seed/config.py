@@ -8,7 +8,7 @@ import tomllib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from bench.errors import UsageError
+from bench.core.errors import UsageError
 from seed.embeddings import DEFAULT_DIFFICULTY
 
 SCALES_FILE = Path(__file__).with_name("scales.toml")

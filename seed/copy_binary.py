@@ -27,7 +27,7 @@ from itertools import chain
 
 import numpy as np
 
-from bench.errors import BenchError
+from bench.core.errors import BenchError
 
 HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0)
 TRAILER = struct.pack(">h", -1)

@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import ctypes
 import json
+import multiprocessing
 import os
 import re
-import multiprocessing
 import shutil
 import signal
 import sys
@@ -31,8 +31,7 @@ from pathlib import Path
 import numpy as np
 import psycopg
 
-from bench import schema, secrets
-from bench.errors import BenchError
+from bench.core.errors import BenchError
 from seed import copy_binary
 from seed.config import SeedConfig
 from seed.embeddings import TopicModel, n_topics

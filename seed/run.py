@@ -16,8 +16,9 @@ from pathlib import Path
 import psycopg
 from rich.console import Console
 
-from bench import schema, secrets
-from bench.errors import BenchError
+from bench.core import crypto as secrets
+from bench.core import schema
+from bench.core.errors import BenchError
 from seed import loader
 from seed.config import SeedConfig
 from seed.plan import Plan
@@ -44,7 +45,7 @@ class Stopped(KeyboardInterrupt):
     """SIGTERM, raised as an interrupt: psycopg cancels the running statement on a
     KeyboardInterrupt, and the loader stops its workers on any exception."""
 
-    signal_name = "SIGTERM"  # as bench.results.Interrupted, which bench.cli raises
+    signal_name = "SIGTERM"  # as bench.judge.results.Interrupted, which bench.cli raises
 
 
 def seed_database(conn: psycopg.Connection, dsn: str, variants: list[schema.Variant], config: SeedConfig, *,

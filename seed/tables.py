@@ -19,10 +19,10 @@ from typing import Callable
 
 import numpy as np
 
-from bench import secrets
+from bench.core import crypto as secrets
 from seed.copy_binary import Masked
 from seed.embeddings import TopicModel
-from seed.ids import uuid_bytes, unit_floats
+from seed.ids import unit_floats, uuid_bytes
 from seed.plan import Plan, owner_of
 from seed.pools import Pools
 

@@ -22,7 +22,7 @@ import psycopg
 import pytest
 from psycopg.conninfo import make_conninfo
 
-from bench.server import EmbeddedServer
+from bench.core.server import EmbeddedServer
 
 TEMPLATE = "bench_test_template"
 CLI_TIMEOUT_S = 120
@@ -132,8 +132,8 @@ def seed_tiny(dsn: str, *, only: list[str] | None = None, workers: int = 1, **ov
     """Load the tiny scale (all variants, post-data built) into the database at `dsn`."""
     from rich.console import Console
 
-    from bench import database
-    from bench import schema as schemas
+    from bench.core import database
+    from bench.core import schema as schemas
     from seed.config import make_config
     from seed.run import seed_database
 
@@ -147,7 +147,7 @@ def seed_tiny(dsn: str, *, only: list[str] | None = None, workers: int = 1, **ov
 @pytest.fixture(autouse=True)
 def _encryption_key(monkeypatch):
     """A fixed key, so seeded ciphertext is reproducible and tests can decrypt it."""
-    from bench import secrets
+    from bench.core import crypto as secrets
 
     monkeypatch.setenv(secrets.KEY_ENV, TEST_KEY)
     secrets.key.cache_clear()
@@ -155,35 +155,56 @@ def _encryption_key(monkeypatch):
     secrets.key.cache_clear()
 
 
-@pytest.fixture
-def tiny_dsn(db_dsn):
-    """A database of its own holding the tiny dataset in every variant (may be modified)."""
-    seed_tiny(db_dsn)
-    return db_dsn
+TINY_TEMPLATE = "bench_tiny_template"
+
+
+def clone(pg_server: TestServer, template: str, name: str | None = None) -> str:
+    """A new database copied from `template` (a file copy: far faster than seeding again)."""
+    name = name or f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(pg_server.admin_dsn, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}" STRATEGY FILE_COPY')
+    return name
+
+
+def drop(pg_server: TestServer, name: str) -> None:
+    with psycopg.connect(pg_server.admin_dsn, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture(scope="session")
-def shared_tiny_dsn(pg_server, template_db):
-    """One tiny dataset for read-only tests (do not modify it: use `tiny_dsn` for that)."""
-    import os as _os
+def tiny_template(pg_server, template_db) -> str:
+    """The tiny dataset in every variant, seeded once per session into a template that no
+    test connects to: tests get copies (`tiny_dsn`, `shared_tiny_dsn`)."""
+    from bench.core import crypto as secrets
 
-    from bench import secrets
-
-    name = "bench_shared_tiny"
-    with psycopg.connect(pg_server.admin_dsn, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_db}"')
-    old = _os.environ.get(secrets.KEY_ENV)
-    _os.environ[secrets.KEY_ENV] = TEST_KEY
+    clone(pg_server, template_db, TINY_TEMPLATE)
+    old = os.environ.get(secrets.KEY_ENV)
+    os.environ[secrets.KEY_ENV] = TEST_KEY
     secrets.key.cache_clear()
     try:
-        seed_tiny(pg_server.dsn(name))
+        seed_tiny(pg_server.dsn(TINY_TEMPLATE))
     finally:
         if old is None:
-            _os.environ.pop(secrets.KEY_ENV, None)
+            os.environ.pop(secrets.KEY_ENV, None)
         else:
-            _os.environ[secrets.KEY_ENV] = old
+            os.environ[secrets.KEY_ENV] = old
         secrets.key.cache_clear()
+    yield TINY_TEMPLATE
+    drop(pg_server, TINY_TEMPLATE)
+
+
+@pytest.fixture
+def tiny_dsn(pg_server, tiny_template):
+    """A database of its own holding the tiny dataset in every variant (may be modified)."""
+    name = clone(pg_server, tiny_template)
     yield pg_server.dsn(name)
-    with psycopg.connect(pg_server.admin_dsn, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    drop(pg_server, name)
+
+
+@pytest.fixture(scope="session")
+def shared_tiny_dsn(pg_server, tiny_template):
+    """One tiny dataset for read-only tests (do not modify it: use `tiny_dsn` for that)."""
+    name = clone(pg_server, tiny_template, "bench_shared_tiny")
+    yield pg_server.dsn(name)
+    drop(pg_server, name)

@@ -1,5 +1,5 @@
 """Aggregate claims (query_speedup, avg_latency): every scenario counts. The verdict logic
-of bench/latency.py on synthetic rounds, at the default number of rounds, and the coverage
+of bench/latency/section.py on synthetic rounds, at the default number of rounds, and the coverage
 of the hierarchical (scenarios, then rounds) interval by simulation."""
 
 from __future__ import annotations
@@ -10,7 +10,9 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from bench import latency, runner, stats, verdicts
+from bench.judge import stats, verdicts
+from bench.latency import runner
+from bench.latency import section as latency
 from tests.report_support import GOLDEN
 
 ROUNDS = runner.LatencyConfig().rounds  # what `bench run latency` measures by default
@@ -130,16 +132,16 @@ def test_the_golden_run_judged_scenario_by_scenario():
 def test_the_figure_shows_both_readings_and_the_cli_the_scenario_line(monkeypatch):
     from rich.console import Console
 
-    from bench import cli
-    from bench.report.data import figure_text
+    from bench.cli.run import print_verdicts
+    from bench.judge.text import figure_text
+    from bench.session import Session
 
     v = judge({"hardened": {"a": 4.0, "b": 4.0, "c": 4.0, "w": 0.5}})[("query_speedup", "hardened")]
     text = figure_text(v)
     assert 32 ** 0.25 == pytest.approx(2.38, abs=0.005)  # the geometric mean of the speed ratios 4, 4, 4, 0.5
     assert text.startswith("+57.") and " less time = 2.3" in text and text.endswith("] as fast")  # both readings
     screen = Console(record=True, width=400)
-    monkeypatch.setattr(cli, "out", screen)
-    cli._print_verdicts([v])
+    print_verdicts(Session(None, screen, screen), [v])
     assert "60-80% query improvement, hardened: 3 of 4 scenarios meet it; regressions: w" in screen.export_text()
 
 

@@ -1,4 +1,4 @@
-"""bench.attacks against the three seeded variants: every attack fails on hardened, the
+"""bench.security.attacks against the three seeded variants: every attack fails on hardened, the
 review's known holes are detected (so the instrument really sees them), baseline's
 exposure is reported and labelled, and running the attacks changes nothing."""
 
@@ -10,13 +10,14 @@ from contextlib import contextmanager
 import psycopg
 import pytest
 
-from bench import attacks, secrets
+from bench.core import crypto as secrets
+from bench.security import attacks
 from seed import checks
 from tests.conftest import TEST_KEY
 
 VARIANTS = ("baseline", "review", "hardened")
 
-# What the review's SQL, as written, lets an API user do (schema/README.md, DESIGN.md).
+# What the review's SQL, as written, lets an API user do (schema/README.md).
 REVIEW_SUCCEEDS = {
     "escalation.org_switch", "escalation.role_promote", "soft_delete.other_org",
     "cross_tenant_read.audit_log", "audit.secret_read", "audit.tamper", "storage.plaintext_secret",
@@ -155,7 +156,7 @@ def test_attacks_leave_the_database_unchanged(tiny_dsn):
 
 
 def test_attacks_refuse_a_connection_that_is_subject_to_rls(conn):
-    from bench.errors import BenchError
+    from bench.core.errors import BenchError
 
     with attacks.sandbox(conn):
         conn.execute("SET LOCAL ROLE authenticated")

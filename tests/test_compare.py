@@ -15,11 +15,20 @@ from click.testing import CliRunner
 from scipy import stats as st
 
 from bench import cli
-from bench.errors import BenchError, UsageError
+from bench.cli.report import compare_cmd
+from bench.core.errors import BenchError, UsageError
 from bench.report import compare
-from bench.report.command import compare_cmd
-from bench.report.compare import (IMPROVEMENT, POWER, REGRESSION, UNDECIDABLE, LogTest, detectable_log_ratio,
-                                  holm, judge, welch)
+from bench.report.compare import (
+    IMPROVEMENT,
+    POWER,
+    REGRESSION,
+    UNDECIDABLE,
+    LogTest,
+    detectable_log_ratio,
+    holm,
+    judge,
+    welch,
+)
 from bench.report.compare import markdown as compare_markdown
 from tests.report_support import GOLDEN, scale_cell, write
 

@@ -3,8 +3,8 @@ or results from the two would not be comparable."""
 
 import re
 
-from bench.config import PROJECT_ROOT
-from bench.server import SERVER_SETTINGS
+from bench.core.config import PROJECT_ROOT
+from bench.core.server import SERVER_SETTINGS
 
 
 def test_compose_settings_match_embedded_server():

@@ -11,7 +11,7 @@ import psycopg
 import pytest
 from pgvector.psycopg import register_vector
 
-from bench.errors import BenchError
+from bench.core.errors import BenchError
 from seed import copy_binary
 from seed.copy_binary import Masked
 

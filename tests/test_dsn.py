@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from bench import dsn, environment
+from bench.core import dsn, environment
 from tests.conftest import free_port
 
 pytestmark = pytest.mark.faults  # issue 14's fault-injection suite: `pytest -m faults`

@@ -18,8 +18,9 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from bench import results, security, verdicts
-from bench import schema as schemas
+from bench.core import schema as schemas
+from bench.judge import results, verdicts
+from bench.security import section as security
 from tests.conftest import interruptible
 
 pytestmark = pytest.mark.faults  # issue 14's fault-injection suite: `pytest -m faults`

@@ -11,11 +11,14 @@ import numpy as np
 import psycopg
 import pytest
 
-from bench import cli, latency, results, runner, stats
-from bench import schema as schemas
+from bench import cli
+from bench.core import schema as schemas
+from bench.judge import results, stats
+from bench.latency import runner
+from bench.latency import section as latency
 from scenarios import Query, Scenario, all_scenarios
-from seed import checks
 from scenarios.population import load as load_population
+from seed import checks
 from tests.conftest import seed_tiny
 
 

@@ -9,29 +9,33 @@ import os
 import signal
 import time
 import uuid
+from pathlib import Path
 
 import psutil
 import psycopg
 import pytest
 
-from bench import cli, config, results
-from bench import schema as schemas
-from bench import verdicts
-from bench.loadtest import command, tenancy
-from bench.loadtest.command import load_cmd
+from bench import cli
+from bench import session as sessions
+from bench.core import config
+from bench.core import schema as schemas
+from bench.judge import results, verdicts
+from bench.loadtest import locust, tenancy
+from bench.loadtest import options as load_options
+from bench.loadtest.benchmark import LOAD, LoadOptions
 from scenarios import all_scenarios
 from seed import checks
 from tests.conftest import TEST_KEY, seed_tiny
 
 RUN = ["--workers", "2", "--steps", "12,24", "--step-seconds", "3", "--warmup-seconds", "2",
        "--think", "0.05-0.15", "--pool-size", "4"]  # 2 steps x 5 s = a 10-second run per variant
-RUN_BOUND_S = 3 * (10 + command.STARTUP_SECONDS)  # the harness's own bound: the plan plus startup per variant
+RUN_BOUND_S = 3 * (10 + locust.STARTUP_SECONDS)  # the harness's own bound: the plan plus startup per variant
 
 
 @pytest.fixture(scope="module")
 def load_dsn(pg_server, template_db):
     """A tiny dataset of this module's own: the load writes (inserts, updates, archives)."""
-    from bench import secrets
+    from bench.core import crypto as secrets
 
     name = f"load_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(pg_server.admin_dsn, autocommit=True) as conn:
@@ -66,8 +70,14 @@ def no_leftovers():
     assert not left, f"processes left running: {[(p.pid, p.name()) for p in left]}"
 
 
+def measure_load(dsn: str, options: LoadOptions, out_dir: str) -> tuple[int, Path, dict]:
+    """`bench run load --only hardened` as the CLI runs it; (exit code, run dir, section)."""
+    session = sessions.Session.start(config.resolve(dsn=dsn))
+    section, run = sessions.measure(session, LOAD, options, ["hardened"], out_dir)
+    return (1 if LOAD.problems(section, run.file) else 0), run.directory, section
+
+
 def bench_load(dsn: str, *args: str) -> int:
-    cli.run_group.add_command(load_cmd)  # what bench/cli.py registers; idempotent
     with pytest.raises(SystemExit) as done:
         cli.main(["--dsn", dsn, "run", "load", *args])
     return done.value.code
@@ -199,10 +209,9 @@ def test_a_killed_worker_is_reported_not_hidden(load_dsn, tmp_path, no_leftovers
             os.kill(worker.pid, signal.SIGKILL)
             killed.append(worker.pid)
 
-    values = command.opts.resolve({"bench_steps": "8,16,24", "bench_step_seconds": "3", "bench_warmup_seconds": "1",
+    values = load_options.resolve({"bench_steps": "8,16,24", "bench_step_seconds": "3", "bench_warmup_seconds": "1",
                                    "bench_think": "0.05-0.1", "bench_pool_size": "3"})
-    code, run_dir, section = command.run_load(config.resolve(dsn=load_dsn), values, 2, ["hardened"],
-                                              out_dir=str(tmp_path), observer=observer)
+    code, run_dir, section = measure_load(load_dsn, LoadOptions(values, workers=2, observer=observer), str(tmp_path))
     assert killed and code == 1
     (run,) = section["runs"]
     assert run["status"] == "worker lost"
@@ -217,13 +226,12 @@ def test_a_killed_worker_is_reported_not_hidden(load_dsn, tmp_path, no_leftovers
 
 @pytest.mark.timeout(120)
 def test_a_run_that_overruns_its_budget_is_stopped_and_reported(load_dsn, tmp_path, monkeypatch, no_leftovers):
-    monkeypatch.setattr(command, "time_budget", lambda values: 6.0)
-    values = command.opts.resolve({"bench_steps": "5,10,15,20", "bench_step_seconds": "10",
+    monkeypatch.setattr(locust, "time_budget", lambda values: 6.0)
+    values = load_options.resolve({"bench_steps": "5,10,15,20", "bench_step_seconds": "10",
                                    "bench_warmup_seconds": "1", "bench_pool_size": "2"})
     began = time.monotonic()
-    code, _run_dir, section = command.run_load(config.resolve(dsn=load_dsn), values, 0, ["hardened"],
-                                               out_dir=str(tmp_path))
-    assert time.monotonic() - began < 6.0 + command.STOP_SECONDS + 15
+    code, _run_dir, section = measure_load(load_dsn, LoadOptions(values), str(tmp_path))
+    assert time.monotonic() - began < 6.0 + locust.STOP_SECONDS + 15
     assert code == 1
     (run,) = section["runs"]
     assert run["status"] == "timed out" and any(e["event"] == "timed out" for e in run["events"])

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import pytest
 
-from bench import verdicts
-from bench.errors import BenchError
-from bench.loadtest import command, options, personas, steps, tenancy
+from bench.core.errors import BenchError
+from bench.judge import verdicts
+from bench.loadtest import locust, options, personas, steps, tenancy
 from scenarios import all_scenarios
 
 SLO = steps.Slo(p95_ms=100.0, max_failure_ratio=0.01)
@@ -101,7 +101,7 @@ def test_a_baseline_that_misses_the_slo_at_its_lowest_step_is_named_a_latency_fi
 
 
 def test_the_concurrency_figure_reads_the_same_in_every_report():
-    from bench.report.data import figure_text
+    from bench.judge.text import figure_text
 
     no_baseline = verdict([(20, 5, 0), (500, 80, 0), (1000, 900, 0)], [(20, 130, 0)])
     assert figure_text(no_baseline) == "500 vs 0 users, ratio [25.0×, ∞]"  # baseline held nothing: no estimate
@@ -187,9 +187,9 @@ def run_record(variant, points, status="completed", leaks=0):
 def test_section_merges_earlier_variants_and_the_report_reads_it():
     from bench.report import pending
 
-    first = command.build_section([run_record("baseline", BASE_BREAKS_AT_20)], {})
+    first = locust.build_section([run_record("baseline", BASE_BREAKS_AT_20)], {})
     assert first["verdicts"] == []
-    second = command.build_section([run_record("hardened", [(10, 5, 0), (20, 5, 0)], leaks=1)], {}, previous=first)
+    second = locust.build_section([run_record("hardened", [(10, 5, 0), (20, 5, 0)], leaks=1)], {}, previous=first)
     assert [r["variant"] for r in second["runs"]] == ["baseline", "hardened"]
     (v,) = second["verdicts"]
     assert v["variant"] == "hardened" and "rows of another tenant" in v["note"]

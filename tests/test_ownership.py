@@ -9,9 +9,8 @@ import psycopg
 import pytest
 from psycopg.conninfo import conninfo_to_dict
 
-from bench import ownership
-from bench import schema as schemas
-from bench.errors import BenchError
+from bench.core import ownership
+from bench.core.errors import BenchError
 from bench.vector import dataset as vector_dataset
 from seed import benchmark as seed_benchmark
 from seed import calibration
@@ -209,7 +208,7 @@ def test_seed_benchmark_refuses_a_users_scratch_database(run_bench, db_dsn, pg_s
 
 
 def test_overhead_refuses_a_users_scratch_database(run_bench, db_dsn, pg_server, foreign_database):
-    from bench import overhead
+    from bench.latency import overhead
 
     name = foreign_database(overhead.SCRATCH_SUFFIX)
     line = one_line_error(run_bench("--dsn", db_dsn, "run", "overhead", "--seconds", "1", "--clients", "1"))

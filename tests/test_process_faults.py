@@ -20,14 +20,14 @@ import psutil
 import psycopg
 import pytest
 
-from bench import results
-from bench.errors import BenchError
-from tests.conftest import TEST_KEY, free_port, interruptible
+from bench.core.errors import BenchError
+from bench.judge import results
 from seed import checks, loader
 from seed.config import make_config
 from seed.plan import Plan
 from seed.run import SEED_LOCK
 from seed.tables import TABLES
+from tests.conftest import TEST_KEY, free_port, interruptible
 
 pytestmark = pytest.mark.faults  # issue 14's fault-injection suite: `pytest -m faults`
 

@@ -2,7 +2,7 @@
 
 import re
 
-from bench.config import PROJECT_ROOT
+from bench.core.config import PROJECT_ROOT
 
 
 def readme_commands() -> list[str]:

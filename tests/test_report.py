@@ -16,12 +16,13 @@ import psycopg
 import pytest
 from click.testing import CliRunner
 
-from bench import cli, results, secrets
-from bench.errors import BenchError
-from bench.report import compare, render
+from bench import cli
+from bench.cli.report import compare_cmd, report_cmd
+from bench.core import crypto as secrets
+from bench.core.errors import BenchError
+from bench.judge import results
+from bench.report import compare, registry, render
 from bench.report import data as report_data
-from bench.report import registry
-from bench.report.command import compare_cmd, report_cmd
 from bench.report.compare import IMPROVEMENT, REGRESSION, UNCHANGED, UNDECIDABLE, judge
 from bench.report.compare import markdown as compare_markdown
 from tests.conftest import TEST_KEY, seed_tiny

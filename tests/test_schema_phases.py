@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from bench import ownership, schema
-from bench.errors import BenchError
+from bench.core import ownership, schema
+from bench.core.errors import BenchError
 
 
 @pytest.fixture

@@ -12,9 +12,9 @@ import psycopg
 import pytest
 from psycopg import errors
 
-from bench import schema as schemas
-from bench.attacks import pick_actors, request, sandbox
-from bench.identity import SERVICE, as_user
+from bench.core import schema as schemas
+from bench.core.identity import SERVICE, as_user
+from bench.security.attacks import pick_actors, request, sandbox
 from tests.conftest import seed_tiny
 
 VARIANTS = {v.name: v for v in schemas.variants()}

@@ -13,10 +13,10 @@ import psycopg
 import pytest
 from psycopg import errors
 
-from bench import schema as schemas
-from bench import secrets
-from bench.attacks import find_text, minimal_needles, pick_actors, request, sandbox
-from bench.identity import ANON, SERVICE, as_user
+from bench.core import crypto as secrets
+from bench.core import schema as schemas
+from bench.core.identity import ANON, SERVICE, as_user
+from bench.security.attacks import find_text, minimal_needles, pick_actors, request, sandbox
 from tests.conftest import seed_tiny
 
 HARDENED = schemas.select(["hardened"])[0]

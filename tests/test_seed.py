@@ -12,7 +12,7 @@ import time
 import psycopg
 import pytest
 
-from bench.errors import BenchError
+from bench.core.errors import BenchError
 from seed import benchmark, checks, loader
 from seed.config import make_config, scales
 from seed.plan import Plan
@@ -112,7 +112,7 @@ def test_data_has_realistic_shape(shared_tiny_dsn):
 
 
 def test_hardened_gets_only_ciphertext(shared_tiny_dsn):
-    from bench import secrets
+    from bench.core import crypto as secrets
 
     with psycopg.connect(shared_tiny_dsn) as conn:
         rid, blob = conn.execute("SELECT id, authentication_ciphertext FROM hardened.mcp_integrations LIMIT 1").fetchone()
@@ -196,7 +196,7 @@ def _query_vectors_digest(conn) -> str:
 
 def test_a_reseed_replaces_the_held_out_queries(shared_tiny_dsn, db_dsn):
     """Queries left by an earlier seed of the same database would not match its documents."""
-    from bench import schema as schemas
+    from bench.core import schema as schemas
 
     seed_tiny(db_dsn, only=["baseline"], difficulty=0.5)
     with psycopg.connect(db_dsn, autocommit=True) as conn:
@@ -219,7 +219,7 @@ def test_a_finished_seed_keeps_the_sizes_it_measured_when_run_again(db_dsn):
     """Rolled-back writes of a run bloat indexes; the storage claim is about the rows as loaded."""
     from rich.console import Console
 
-    from bench import schema as schemas
+    from bench.core import schema as schemas
     from seed.config import make_config
     from seed.run import seed_database
 
@@ -237,7 +237,7 @@ def test_a_finished_seed_keeps_the_sizes_it_measured_when_run_again(db_dsn):
 
 
 def test_post_data_built_before_the_data_is_refused_not_left_empty(db_dsn):
-    from bench import schema as schemas
+    from bench.core import schema as schemas
 
     with psycopg.connect(db_dsn, autocommit=True) as conn:
         baseline = schemas.select(["baseline"])[0]

@@ -9,8 +9,8 @@ import json
 import psycopg
 import pytest
 
-from bench.loadtest.command import unexpected_failures
-from bench.server import EmbeddedServer
+from bench.core.server import EmbeddedServer
+from bench.loadtest.locust import unexpected_failures
 from tests.conftest import free_port
 
 pytestmark = pytest.mark.faults  # issue 14's fault-injection suite: `pytest -m faults`

@@ -17,13 +17,15 @@ import psycopg
 import pytest
 from pgvector.psycopg import register_vector
 
-from bench import config as bench_config
-from bench import results, verdicts
-from bench import schema as schemas
-from bench.errors import BenchError
+from bench import session as sessions
+from bench.cli.run import report
+from bench.core import config as bench_config
+from bench.core import schema as schemas
+from bench.core.errors import BenchError
+from bench.judge import results, verdicts
 from bench.vector import configs, dataset, matched, measure, truth
 from bench.vector import run as vector_run
-from bench.vector.command import run_vector
+from bench.vector.benchmark import VECTOR
 from bench.vector.run import VectorOptions
 from seed import calibration
 from tests.conftest import seed_tiny
@@ -249,12 +251,12 @@ def test_filtered_search_under_rls_never_leaves_the_tenant(vector_dsn, scratch):
 
 @pytest.mark.timeout(300)
 def test_command_writes_a_valid_vector_section(vector_dsn, tmp_path, capsys):
-    settings = bench_config.resolve(dsn=vector_dsn)
+    session = sessions.Session.start(bench_config.resolve(dsn=vector_dsn))
     options = VectorOptions(queries=40, rounds=2, clients=(1, 2), filtered_queries=4, throughput_queries=20,
                             prepass_queries=20)
-    code, directory = run_vector(settings, options, out_dir=str(tmp_path))
-    assert code == 0, capsys.readouterr().err
-    data = results.load(directory)
+    section, run = sessions.measure(session, VECTOR, options, [], out_dir=str(tmp_path))
+    assert report(session, VECTOR, section, run.file) == 0, capsys.readouterr().err  # as `bench run vector` prints
+    data = results.load(run.directory)
     section = data["vector"]
     assert data["dataset"]["scale"] == "tiny" and section["dataset"]["rows"] == 3000
     names = section["options"]["configs"]

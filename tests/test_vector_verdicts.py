@@ -13,8 +13,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bench import verdicts
-from bench.report import data as report_data
+from bench.judge import text as txt
+from bench.judge import verdicts
 from bench.report import html, style, summary
 from bench.vector import configs, matched
 from bench.vector.run import VectorOptions, same_as_reference
@@ -91,8 +91,8 @@ def test_the_same_index_is_not_measurable_not_a_measured_zero():
     assert verdict["note"] == (f"{REVIEW} builds the same index as {REF} at 100,000 rows (lists=100): not measurable "
                                "at this scale; they differ from 101,000 rows (medium, 1,000,000 rows: lists=1000 vs "
                                "lists=100)")
-    assert report_data.figure_text(verdict) == f"same index as {REF} at 100,000 rows; they differ from 101,000 rows"
-    assert report_data.figure_text(verdict, short=True) == "same index at 100,000 rows"  # a chart cell
+    assert txt.figure_text(verdict) == f"same index as {REF} at 100,000 rows; they differ from 101,000 rows"
+    assert txt.figure_text(verdict, short=True) == "same index at 100,000 rows"  # a chart cell
 
 
 def test_not_measurable_has_its_own_word_colour_and_icon_in_the_reports():
@@ -115,8 +115,8 @@ def test_a_variant_that_cannot_reach_the_target_shows_its_best_recall_not_a_figu
     assert verdict["verdict"] == verdicts.INCONCLUSIVE
     assert verdict["figure"] == {"cannot_reach_recall": TARGET, "side": "variant", "config": REVIEW,
                                  "best_recall": 0.94, "best_setting": "probes=8"}
-    assert report_data.figure_text(verdict) == "cannot reach recall 0.95 (best 0.940 at probes=8)"
-    assert report_data.figure_text(verdict, short=True) == "cannot reach 0.95 (best 0.940)"
+    assert txt.figure_text(verdict) == "cannot reach recall 0.95 (best 0.940 at probes=8)"
+    assert txt.figure_text(verdict, short=True) == "cannot reach 0.95 (best 0.940)"
     assert verdict["note"].startswith(f"{REVIEW} cannot reach recall 0.95 (best 0.940 at probes=8); 0.90: +")
 
 
@@ -126,7 +126,7 @@ def test_a_reference_that_cannot_reach_the_target_is_said_too():
     verdict = judge({REF: weak_ref, HNSW: hnsw})["hardened"]
     assert verdict["verdict"] == verdicts.INCONCLUSIVE  # measured, nothing to compare with: not "not measured"
     assert verdict["figure"]["side"] == "reference" and verdict["figure"]["best_setting"] == "probes=6"
-    assert report_data.figure_text(verdict) == f"the reference {REF} cannot reach recall 0.95 (best 0.930 at probes=6)"
+    assert txt.figure_text(verdict) == f"the reference {REF} cannot reach recall 0.95 (best 0.930 at probes=6)"
 
 
 # ---- the cheapest setting already overshoots: an upper bound -----------------------------------
@@ -144,7 +144,7 @@ def test_a_variant_whose_cheapest_setting_overshoots_gives_a_lower_bound(ms, pla
     assert verdicts.at_least(verdicts.Interval(gain["estimate"], gain["low"], gain["high"], ROUNDS), 0.40) == plain
     judged = judge({REF: REFERENCE, HNSW: hnsw})["hardened"]
     assert judged["verdict"] == verdict and judged["figure"]["bound"] == "lower"
-    assert report_data.figure_text(judged).startswith("≥ +")
+    assert txt.figure_text(judged).startswith("≥ +")
     assert (f"{HNSW}'s cheapest setting swept (ef_search=10, recall 0.960) already overshoots 0.95: its latency "
             "is an upper bound for that side; the improvement is at least the figure") in judged["note"]
 
@@ -162,7 +162,7 @@ def test_a_reference_whose_cheapest_setting_overshoots_gives_an_upper_bound(ms, 
     gain = comparison["improvement"]
     assert verdicts.at_least(verdicts.Interval(gain["estimate"], gain["low"], gain["high"], ROUNDS), 0.40) == plain
     judged = judge({REF: ref, HNSW: hnsw})["hardened"]
-    assert judged["verdict"] == verdict and report_data.figure_text(judged).startswith("≤ ")
+    assert judged["verdict"] == verdict and txt.figure_text(judged).startswith("≤ ")
     assert "the improvement is at most the figure: it can refute the claim, not confirm it" in judged["note"]
 
 
@@ -171,7 +171,7 @@ def test_both_sides_overshooting_bound_nothing():
     hnsw = sweep(HNSW, [0.97, 0.99], [0.2, 0.3], seed=9)  # +80%, but both latencies are only upper bounds
     judged = judge({REF: ref, HNSW: hnsw})["hardened"]
     assert judged["verdict"] == verdicts.INCONCLUSIVE and judged["figure"]["bound"] == "none"
-    assert report_data.figure_text(judged).endswith("(bounds nothing)")
+    assert txt.figure_text(judged).endswith("(bounds nothing)")
     assert "both latencies are upper bounds" in judged["note"]
 
 
@@ -212,7 +212,7 @@ def test_the_verdict_chart_draws_the_new_words_inside_their_cells(tmp_path):
     ax = fig.axes[0]
     cell = ax.patches[0]  # a verdict's box, the same width in every column
     column = (ax.transData.transform((cell.get_width(), 0)) - ax.transData.transform((0, 0)))[0]
-    words = {"NOT MEASURABLE", report_data.figure_text(review, short=True), report_data.figure_text(hardened, short=True)}
+    words = {"NOT MEASURABLE", txt.figure_text(review, short=True), txt.figure_text(hardened, short=True)}
     drawn = [t for t in ax.texts if t.get_text() in words]
     assert {t.get_text() for t in drawn} == words
     renderer = fig.canvas.get_renderer()

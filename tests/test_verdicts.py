@@ -4,8 +4,8 @@ point estimate, and too little evidence is inconclusive."""
 import numpy as np
 import pytest
 
-from bench import stats, verdicts
-from bench.stats import Interval
+from bench.judge import stats, verdicts
+from bench.judge.stats import Interval
 
 TARGET = verdicts.targets()["query_speedup"]["low"]
 
@@ -107,8 +107,9 @@ def test_hdr_summary_and_round_trip():
 def test_the_terminal_verdict_table_gives_the_figures_the_reports_give(monkeypatch):
     from rich.console import Console
 
-    from bench import cli
-    from bench.report.data import figure_text
+    from bench.cli.run import print_verdicts
+    from bench.judge.text import figure_text
+    from bench.session import Session
 
     storage = {"claim": "storage", "claim_text": "20-30% storage reduction", "variant": "hardened",
                "verdict": verdicts.REFUTED, "note": "",
@@ -116,8 +117,7 @@ def test_the_terminal_verdict_table_gives_the_figures_the_reports_give(monkeypat
     latency = {"claim": "avg_latency", "claim_text": "<100 ms average query time", "variant": "review",
                "verdict": verdicts.CONFIRMED, "note": "", "figure": {"estimate": 21.51, "low": 21.17, "high": 21.84}}
     screen = Console(record=True, width=200)
-    monkeypatch.setattr(cli, "out", screen)
-    cli._print_verdicts([storage, latency])
+    print_verdicts(Session(None, screen, screen), [storage, latency])
     text = screen.export_text()
     assert figure_text(storage, short=True) == "-15.2% (530 vs 460 MiB)" and "-15.2% (530 vs 460 MiB)" in text
     assert figure_text(latency, short=True) == "21.5 ms [21.2, 21.8]" and "21.5 ms [21.2, 21.8]" in text

@@ -1,4 +1,4 @@
-"""Locust load testing of the schema variants: `bench run load` and `scenarios/locustfile.py`.
+"""Locust load testing of the schema variants: `bench run load` and `bench/loadtest/locustfile.py`.
 
     options.py   one definition per option (Locust argument, BENCH_* variable, click flag)
     personas.py  viewer / editor / searcher / admin: task weights over the scenario catalog

@@ -3,7 +3,7 @@ process): one psycopg_pool ConnectionPool, the seeded identities, timed requests
 RLS, Locust's request events, and the per-process figures sent to the master.
 
 A request (one scenario call of one simulated user) is what PostgREST would do for it:
-take a pooled connection, open a transaction with bench.identity's single setup
+take a pooled connection, open a transaction with bench.core.identity's single setup
 statement (role, JWT claims, search_path, the query's settings), run the scenario's SQL
 for the variant, commit (roll back a write scenario, so that every run measures the
 seeded data), give the connection back. Three times are taken with
@@ -43,9 +43,10 @@ from locust.runners import MasterRunner, WorkerRunner
 from pgvector.psycopg import register_vector
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from bench import identity, stats
-from bench import schema as schemas
-from bench.errors import BenchError
+from bench.core import identity
+from bench.core import schema as schemas
+from bench.core.errors import BenchError
+from bench.judge import stats
 from bench.loadtest import options as opts
 from bench.loadtest import personas, tenancy
 from bench.loadtest.connections import connection_headroom, pool_budget
@@ -238,7 +239,7 @@ class Runtime:
                                        settings=query.settings)
         values = {arg: params[arg] for arg in query.args}
 
-        def transaction(conn):  # a write is rolled back: the dataset stays as seeded (as bench.runner)
+        def transaction(conn):  # a write is rolled back: the dataset stays as seeded (as bench.latency.runner)
             with conn.transaction(force_rollback=scenario.kind == "write"):
                 conn.execute(setup.psycopg_sql, setup.values)
                 cur = conn.execute(sql, values)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import psycopg
 
-from bench.errors import BenchError
+from bench.core.errors import BenchError
 
 DEFAULT_POOL = 10  # per worker process: a PostgREST-sized pool (its db-pool default)
 CONNECTION_MARGIN = 5  # left free for an administrator, the sampler and the harness

@@ -18,7 +18,7 @@ import os
 from dataclasses import dataclass
 from typing import Callable
 
-from bench.errors import UsageError
+from bench.core.errors import UsageError
 
 
 def whole_number(text) -> int:
@@ -138,7 +138,7 @@ BY_NAME = {o.name: o for o in OPTIONS}
 
 
 def _pyproject() -> dict:
-    from bench.config import _pyproject_options
+    from bench.core.config import _pyproject_options
 
     return {k[len("load_"):]: v for k, v in _pyproject_options().items() if k.startswith("load_")}
 

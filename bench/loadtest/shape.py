@@ -18,7 +18,7 @@ A worker that goes missing (killed, crashed, partitioned) ends the ramp: the ste
 progress is marked incomplete and the run's status says "worker lost". It is never
 averaged over.
 
-Locust finds it through bench/loadtest/stepfile.py: `locust -f scenarios/locustfile.py,bench/loadtest/stepfile.py`.
+Locust finds it through bench/loadtest/stepfile.py: `locust -f bench/loadtest/locustfile.py,bench/loadtest/stepfile.py`.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ from locust import LoadTestShape, events
 from locust.runners import MasterRunner
 from locust.stats import calculate_response_time_percentile, diff_response_time_dicts
 
-from bench import stats
+from bench.judge import stats
 from bench.loadtest import client, steps
 from bench.loadtest import options as opts
 

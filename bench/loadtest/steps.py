@@ -39,7 +39,7 @@ class Slo:
 
 
 def slo() -> Slo:
-    from bench.verdicts import targets
+    from bench.judge.verdicts import targets
 
     claim = targets().get("concurrency", {})
     return Slo(float(claim.get("p95_ms", Slo.p95_ms)), float(claim.get("max_failure_ratio", Slo.max_failure_ratio)))
@@ -134,7 +134,7 @@ def concurrency_verdict(variant: str, mine: dict, base: dict, factor: float, pro
     reading of the bounds reaches `factor`, refuted when even the most favourable misses
     it, else inconclusive; `problems` (a lost worker, a timed-out run) force inconclusive.
     Bounds are half-open (a breach step was not held), so low < true ratio < high."""
-    from bench import verdicts
+    from bench.judge import verdicts
 
     interval = ratio_interval(mine, base)
     if interval["low"] >= factor:

@@ -2,7 +2,7 @@
 registered with `@chart` (see registry.py). Each draws from results.json only.
 
 Needs: matplotlib (Agg). Latency intervals are the 95% bootstrap intervals over rounds
-(bench.stats); percentile spectra come from the cells' HDR histograms (bench.stats.decode).
+(bench.judge.stats); percentile spectra come from the cells' HDR histograms (bench.judge.stats.decode).
 """
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ import numpy as np
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch, Rectangle
 
-from bench import stats, verdicts
+from bench.judge import stats, verdicts
+from bench.judge import text as txt
 from bench.report import data as d
 from bench.report import style
 from bench.report.registry import chart
@@ -62,7 +63,7 @@ def verdict_table(fig, data):
     for i, (claim_id, claim) in enumerate(claims):
         y = n - 1 - i
         ax.text(0.005, y + 0.56, "\n".join(textwrap.wrap(claim["claim"], 44)), va="center", fontsize=9)
-        kind = d.figure_kind({"claim": claim_id})
+        kind = txt.figure_kind({"claim": claim_id})
         if kind:
             ax.text(0.005, y + 0.16, f"figure: {kind}", va="center", fontsize=7.5, color="#57606a")
         ax.axhline(y, color="#d0d7de", linewidth=0.6)
@@ -82,7 +83,7 @@ def verdict_table(fig, data):
                                    linewidth=0.8))
             ax.text(x + col_w / 2, y + 0.64, r["verdict"].upper(), ha="center", va="center", color=strong,
                     fontweight="bold", fontsize=9)
-            ax.text(x + col_w / 2, y + 0.3, d.figure_text(r, short=True), ha="center", va="center", fontsize=8,
+            ax.text(x + col_w / 2, y + 0.3, txt.figure_text(r, short=True), ha="center", va="center", fontsize=8,
                     color="#24292f")
     if not variants:
         ax.text(0.5, n / 2, "no verdicts in this run", ha="center", color="#57606a")
@@ -126,7 +127,7 @@ def latency_by_scenario(fig, data):
             hi = iv.high if iv and math.isfinite(iv.high) else est
             ax.errorbar([est], [y], xerr=[[est - lo], [hi - est]], fmt="o", color=colour, markersize=4.5,
                         elinewidth=1.6, capsize=2.5)
-            ax.text(hi * 1.06, y, d.fmt_ms(est), va="center", fontsize=7.5, color="#24292f")
+            ax.text(hi * 1.06, y, txt.fmt_ms(est), va="center", fontsize=7.5, color="#24292f")
             lows.append(max(lo, 1e-3))
             highs.append(hi)
     ax.set_xscale("log")

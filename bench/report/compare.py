@@ -25,8 +25,9 @@ from pathlib import Path
 import numpy as np
 from scipy import stats as st
 
-from bench import stats
-from bench.errors import BenchError, UsageError
+from bench.core.errors import BenchError, UsageError
+from bench.judge import stats
+from bench.judge import text as txt
 from bench.report import data as d
 
 DEFAULT_THRESHOLD = 0.10
@@ -310,10 +311,10 @@ def compare(old: Path | str, new: Path | str, threshold: float = DEFAULT_THRESHO
 def _figure_cell(figure: Figure | None) -> str:
     if figure is None or (figure.old is None and figure.new is None):
         return "–"
-    fmt = d.fmt_rate if figure.metric.higher_is_better else d.fmt_ms
+    fmt = txt.fmt_rate if figure.metric.higher_is_better else txt.fmt_ms
     text = f"{fmt(figure.old)} → {fmt(figure.new)}"
     if figure.change is not None:
-        text += f" ({d.fmt_change(figure.change)})"
+        text += f" ({txt.fmt_change(figure.change)})"
     mark = {REGRESSION: " 🔴", IMPROVEMENT: " 🟢", UNDECIDABLE: " ❔"}.get(figure.status, "")
     detectable = f" · MDE {_mde_text(figure.detectable)}" if figure.detectable is not None else ""
     return text + detectable + mark

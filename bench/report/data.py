@@ -2,20 +2,18 @@
 BenchError for a file the renderers cannot read), pick out cells, order variants, and
 format figures the same way in charts, HTML, Markdown and compare.
 
-Reports only read results (STYLE: results are data, never edited by analysis).
+Reports only read results: results are data, never edited by analysis (docs/results.md).
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench import results as results_file
-from bench import stats, verdicts
-from bench.errors import BenchError
-
-REFERENCE = "baseline"
+from bench.core.errors import BenchError
+from bench.core.schema import REFERENCE
+from bench.judge import results as results_file
+from bench.judge import stats, verdicts
 
 
 # ---- loading ------------------------------------------------------------------------
@@ -103,7 +101,7 @@ def comparison(data: dict, scenario: str, variant: str) -> dict | None:
 
 def median_interval(c: dict) -> stats.Interval | None:
     """Median latency of a cell as the mean of its round medians, with the 95% bootstrap
-    interval over rounds (rounds are the unit of replication, see bench.stats)."""
+    interval over rounds (rounds are the unit of replication, see bench.judge.stats)."""
     rounds = c.get("round_medians_ms") or []
     if not rounds:
         return None
@@ -181,160 +179,6 @@ METRICS = (
 )
 
 
-# ---- formatting ----------------------------------------------------------------------
-def fmt_ms(value) -> str:
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return "–"
-    if value >= 100:
-        return f"{value:,.0f}"
-    if value >= 10:
-        return f"{value:.1f}"
-    return f"{value:.2f}"
-
-
-def fmt_rate(value) -> str:
-    return "–" if value is None else f"{value:,.0f}"
-
-
-def fmt_pct(value, signed: bool = True) -> str:
-    if value is None or not math.isfinite(value):
-        return "–"
-    return f"{value:+.1%}" if signed else f"{value:.1%}"
-
-
-def fmt_change(value) -> str:
-    """A relative change in whole percent (+12%, -3%, 0%)."""
-    if value is None or not math.isfinite(value):
-        return "–"
-    return "0%" if abs(value) < 0.005 else f"{value:+.0%}"
-
-
-def human_bytes(n) -> str:
-    if n is None:
-        return "–"
-    size = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(size) < 1024 or unit == "TiB":
-            return f"{int(size)} B" if unit == "B" else f"{size:,.1f} {unit}"
-        size /= 1024
-    raise AssertionError("unreachable")
-
-
-FIGURE_UNITS = {"avg_latency": "ms", "concurrency": "x"}  # other claims' figures are fractions
-
-
-def _interval_text(fig: dict, unit: str) -> str:
-    def one(x):
-        if x is None or not math.isfinite(x):
-            return "∞" if x is not None and x > 0 else "–∞" if x is not None else "–"
-        if unit == "ms":
-            return fmt_ms(x)
-        if unit == "x":
-            return f"{x:.2f}×"
-        return f"{x:+.1%}"
-
-    text = one(fig["estimate"]) + (" ms" if unit == "ms" else "")
-    if "low" in fig and "high" in fig:
-        text += f" [{one(fig['low'])}, {one(fig['high'])}]"
-    return text
-
-
-def figure_text(verdict: dict, short: bool = False) -> str:
-    """The measured figure of a verdict, with its 95% interval where it has one (`short`:
-    without the byte counts behind a storage figure)."""
-    fig = verdict.get("figure") or {}
-    claim = verdict.get("claim")
-    if not fig:
-        return "–"
-    if claim == "security" and "attacks" in fig:
-        return f"{fig.get('successful_attacks', '?')} of {fig['attacks']} attacks succeed"
-    if claim == "storage" and "variant_bytes" in fig:
-        if short:
-            mine, base = fig["variant_bytes"] / 2**20, fig["baseline_bytes"] / 2**20
-            return f"{fig['estimate']:+.1%} ({mine:,.0f} vs {base:,.0f} MiB)"
-        return (f"{fig['estimate']:+.1%} ({human_bytes(fig['variant_bytes'])} vs "
-                f"{human_bytes(fig['baseline_bytes'])} on baseline)")
-    if claim == "concurrency" and "capacity_users" in fig:
-        return concurrency_text(fig)
-    if claim == "query_speedup" and "speed_ratio" in fig and not short:  # both readings of "X% faster"
-        return f"{_interval_text(fig, '%')} less time = {speed_text(fig['speed_ratio'])} as fast"
-    if claim == "vector_speedup" and {"same_index_as", "cannot_reach_recall", "bound"} & fig.keys():
-        return vector_text(fig, short)
-    if "estimate" in fig and isinstance(fig["estimate"], (int, float)):
-        return _interval_text(fig, FIGURE_UNITS.get(claim, "%"))
-    return ", ".join(f"{k} {v}" for k, v in fig.items() if not isinstance(v, (dict, list)))
-
-
-def concurrency_text(fig: dict) -> str:
-    """Both capacities and the bounds of their ratio. The estimate is missing when
-    baseline held no step, and the upper bound when a side's breach is untested (∞)."""
-    def users(count, at_least):
-        return ("≥ " if at_least else "") + f"{count:,}"
-
-    def times(x):
-        return "∞" if x is None else f"{x:.1f}×"
-
-    estimate = fig.get("estimate")
-    ratio = ("" if estimate is None else ("≥ " if fig.get("capacity_at_least") else "") + times(estimate) + " ")
-    return (f"{users(fig['capacity_users'], fig.get('capacity_at_least'))} vs "
-            f"{users(fig['baseline_capacity_users'], fig.get('baseline_at_least'))} users, "
-            f"ratio {ratio}[{times(fig['low'])}, {times(fig.get('high'))}]")
-
-
-BOUND_SIGN = {"lower": "≥ ", "upper": "≤ "}  # the improvement is at least / at most the figure
-
-
-def vector_text(fig: dict, short: bool = False) -> str:
-    """What happened when a vector verdict has no plain figure: the same index as the
-    reference at this size (and from which size they differ), a side that cannot reach
-    the target recall (its best instead), or an improvement that is only a bound.
-    `short` fits a chart cell: the note keeps the rest."""
-    if "same_index_as" in fig:
-        if short:
-            return f"same index at {fig['rows']:,} rows"
-        differ = fig.get("differ_from_rows")
-        return (f"same index as {fig['same_index_as']} at {fig['rows']:,} rows; "
-                + (f"they differ from {differ:,} rows" if differ else "the same at every size"))
-    if "cannot_reach_recall" in fig:
-        if short:
-            who = "" if fig.get("side") == "variant" else "reference "
-            return f"{who}cannot reach {fig['cannot_reach_recall']:.2f} (best {fig['best_recall']:.3f})"
-        who = "" if fig.get("side") == "variant" else f"the reference {fig.get('config')} "
-        return (f"{who}cannot reach recall {fig['cannot_reach_recall']:.2f} "
-                f"(best {fig['best_recall']:.3f} at {fig['best_setting']})")
-    text = BOUND_SIGN.get(fig["bound"], "") + _interval_text(fig, "%")
-    return text + (" (bounds nothing)" if fig["bound"] == "none" else "")
-
-
-# ---- aggregate claims: the per-scenario verdicts behind them -------------------------------
-def fmt_times(x) -> str:
-    """A speed ratio t_baseline / t_variant: 4.81×, 25.3×, 170×."""
-    if x is None or not math.isfinite(x):
-        return "–" if x is None else "∞" if x > 0 else "0×"
-    if x <= 0:
-        return "0×"
-    return f"{x:,.0f}×" if x >= 100 else f"{x:.1f}×" if x >= 10 else f"{x:.2f}×"
-
-
-def speed_text(ratio: dict) -> str:
-    return f"{fmt_times(ratio['estimate'])} [{fmt_times(ratio['low'])}, {fmt_times(ratio['high'])}]"
-
-
-def aggregate_line(verdict: dict) -> str:
-    """How many scenarios meet an aggregate claim on their own, which are slower than
-    baseline beyond noise, which gain far beyond the claim ('' for other claims)."""
-    share = verdict.get("share")
-    if not share:
-        return ""
-    unsure = f" ({share['inconclusive']} inconclusive)" if share["inconclusive"] else ""
-    parts = [f"{share['meets']} of {share['of']} scenarios meet it{unsure}",
-             "regressions: " + (", ".join(verdict.get("regressions") or []) or "none")]
-    far = verdicts.far_beyond_speed(verdict["claim"]) if verdict.get("far_beyond") else None
-    if far:
-        parts.append(f"far beyond the claim (≥ {far:.0f}× as fast): {', '.join(verdict['far_beyond'])}")
-    return "; ".join(parts)
-
-
 def scenario_table(data: dict, claim: str) -> tuple[list[dict], list[tuple[str, list[dict | None]]]]:
     """An aggregate claim's verdicts that carry per-scenario records (in variant order), and
     per scenario each one's record (None: not in that variant's set)."""
@@ -344,30 +188,6 @@ def scenario_table(data: dict, claim: str) -> tuple[list[dict], list[tuple[str, 
     names = list(dict.fromkeys(r["scenario"] for v in records for r in v["scenarios"]))
     return records, [(n, [next((r for r in v["scenarios"] if r["scenario"] == n), None) for v in records])
                      for n in names]
-
-
-def scenario_text(claim: str, row: dict) -> str:
-    """One scenario's figure: time reduction and speed ratio, or mean latency, with intervals."""
-    if claim == "query_speedup":
-        c = row["change"]
-        return (f"{fmt_pct(c['estimate'])} [{fmt_pct(c['low'])}, {fmt_pct(c['high'])}] = "
-                f"{speed_text(row['speed_ratio'])}")
-    m = row["mean_ms"]
-    return f"{fmt_ms(m['estimate'])} ms [{fmt_ms(m['low'])}, {fmt_ms(m['high'])}]"
-
-
-def scenario_flags(row: dict) -> list[str]:
-    """What the reader must see beside a scenario's verdict."""
-    return (["slower beyond noise"] if row.get("regression") else []) + (["far beyond"] if row.get("far_beyond")
-                                                                          else [])
-
-
-def figure_kind(verdict: dict) -> str:
-    """What the figure is: how the reader should read a number like +79%."""
-    claim = verdict.get("claim")
-    return {"avg_latency": "mean latency", "query_speedup": "improvement vs baseline",
-            "vector_speedup": "improvement at matched recall", "storage": "reduction vs baseline",
-            "concurrency": "capacity vs baseline", "security": ""}.get(claim, "")
 
 
 def verdict_rows(data: dict) -> list[dict]:

@@ -11,7 +11,8 @@ import math
 import textwrap
 from pathlib import Path
 
-from bench import verdicts
+from bench.judge import text as txt
+from bench.judge import verdicts
 from bench.report import data as d
 from bench.report import pending, style
 from bench.report.charts import finding_state
@@ -121,7 +122,7 @@ def header(data: dict, sections: list[str]) -> str:
     if server:
         facts.append(f"PostgreSQL {esc(server.get('server'))}, pgvector {esc(server.get('pgvector'))}")
     if machine.get("cpu_count"):
-        facts.append(f"{esc(machine['cpu_count'])} CPUs, {esc(d.human_bytes(machine.get('memory_bytes')))}")
+        facts.append(f"{esc(machine['cpu_count'])} CPUs, {esc(txt.human_bytes(machine.get('memory_bytes')))}")
     if harness.get("git_commit"):
         dirty = " (dirty)" if harness.get("git_dirty") else ""
         facts.append(f"commit <code>{esc(harness['git_commit'][:10])}</code>{dirty}")
@@ -160,15 +161,15 @@ def verdict_section(data: dict, charts: list[tuple[Chart, Path]]) -> str:
         if r["claim"] not in shown:
             shown.add(r["claim"])
             span = claim_rows[r["claim"]]
-            kind = d.figure_kind(r)
+            kind = txt.figure_kind(r)
             cells.append(f'<td class="claim" rowspan="{span}">{esc(r["claim_text"])}'
                          f'<div class="note">{esc(kind.capitalize() + ": " if kind else "")}'
                          f'{esc(r.get("metric", ""))}</div></td>')
         note = r.get("note", "")
         short = textwrap.shorten(note, NOTE_CHARS, placeholder=" …")
         cells += [f"<td>{esc(r['variant'])}</td>", f"<td>{badge(r['verdict'])}</td>",
-                  f'<td class="num">{esc(d.figure_text(r))}</td>',
-                  f'<td class="note"' + (f' title="{esc(note)}"' if short != note else "") + f">{esc(short)}</td>"]
+                  f'<td class="num">{esc(txt.figure_text(r))}</td>',
+                  '<td class="note"' + (f' title="{esc(note)}"' if short != note else "") + f">{esc(short)}</td>"]
         body.append("<tr>" + "".join(cells) + "</tr>")
         if i + 1 == len(rows) or rows[i + 1]["claim"] != r["claim"]:  # under the claim's last row
             body.append(scenario_details(data, r["claim"]))
@@ -198,7 +199,7 @@ def scenario_details(data: dict, claim: str) -> str:
     body = "".join(f"<tr><td>{esc(name)}</td>" + "".join(_scenario_cell(claim, row, v, name)
                                                          for row, v in zip(cells, records)) + "</tr>"
                    for name, cells in rows)
-    lines = "".join(f"<li><b>{esc(v['variant'])}</b>: {esc(d.aggregate_line(v))}</li>" for v in records)
+    lines = "".join(f"<li><b>{esc(v['variant'])}</b>: {esc(txt.aggregate_line(v))}</li>" for v in records)
     opened = " open" if claim == "query_speedup" else ""
     return (f'<tr class="scenarios"><td colspan="5"><details{opened}><summary>Every scenario counts: '
             f"{esc(records[0]['claim_text'])} per scenario</summary><ul class=\"notes\">{lines}</ul>"
@@ -211,8 +212,8 @@ def _scenario_cell(claim: str, row: dict | None, record: dict, name: str) -> str
         why = next((e["reason"] for e in record.get("excluded", []) if e["scenario"] == name), "not measured")
         return f'<td class="num muted">{esc(why)}</td>'
     strong, _ = style.verdict_colours(row["verdict"])
-    flags = "".join(f' <span class="state worse">{esc(f)}</span>' for f in d.scenario_flags(row))
-    return (f'<td class="num">{esc(d.scenario_text(claim, row))} <span class="state" style="color:{strong}">'
+    flags = "".join(f' <span class="state worse">{esc(f)}</span>' for f in txt.scenario_flags(row))
+    return (f'<td class="num">{esc(txt.scenario_text(claim, row))} <span class="state" style="color:{strong}">'
             f"{esc(verdicts.MEETS.get(row['verdict'], row['verdict']))}</span>{flags}</td>")
 
 
@@ -256,8 +257,8 @@ def _change_cell(comp: dict | None, variant: str) -> str:
     ratio = comp["median_ratio"]
     change = [ratio[k] - 1 for k in ("estimate", "low", "high")]
     css = "better" if change[2] < 0 else "worse" if change[1] > 0 else ""
-    return (f'<td class="num {css}">{d.fmt_change(change[0])} <span class="note">[{d.fmt_change(change[1])}, '
-            f"{d.fmt_change(change[2])}]</span></td>")
+    return (f'<td class="num {css}">{txt.fmt_change(change[0])} <span class="note">[{txt.fmt_change(change[1])}, '
+            f"{txt.fmt_change(change[2])}]</span></td>")
 
 
 def latency_body(data: dict) -> str:
@@ -289,9 +290,9 @@ def latency_body(data: dict) -> str:
             error_cell = (f'<td class="num {"worse" if errors else ""}">{errors}'
                           + (' <span class="note">(known)</span>' if errors and c.get("expected_failure") else "")
                           + "</td>")
-            figures = [d.fmt_ms(lat.get(k)) for k in ("p50_ms", "p95_ms", "p99_ms", "p99_9_ms", "mean_ms")]
+            figures = [txt.fmt_ms(lat.get(k)) for k in ("p50_ms", "p95_ms", "p99_ms", "p99_9_ms", "mean_ms")]
             body.append(f"<tr>{first}<td>{esc(v)}</td>" + "".join(f'<td class="num">{f}</td>' for f in figures)
-                        + f'<td class="num">{d.fmt_rate(lat.get("throughput_rps"))}</td>'
+                        + f'<td class="num">{txt.fmt_rate(lat.get("throughput_rps"))}</td>'
                         f'<td class="num">{lat.get("count", 0):,}</td>{error_cell}'
                         + _change_cell(d.comparison(data, s["name"], v), v) + "</tr>")
     return f'{intro}<div class="scroll"><table><thead>{head}</thead><tbody>{"".join(body)}</tbody></table></div>'
@@ -308,14 +309,14 @@ def storage_body(data: dict) -> str:
         t = totals.get(v) or {}
         change = (f"{t['total_bytes'] / base - 1:+.1%}" if base and v != d.REFERENCE and t.get("total_bytes")
                   else "reference" if v == d.REFERENCE else "–")
-        rows.append(f"<tr><td>{esc(v)}</td>" + "".join(f'<td class="num">{d.human_bytes(t.get(k))}</td>' for k in
+        rows.append(f"<tr><td>{esc(v)}</td>" + "".join(f'<td class="num">{txt.human_bytes(t.get(k))}</td>' for k in
                                                          ("heap_bytes", "index_bytes", "total_bytes"))
                     + f'<td class="num">{change}</td></tr>')
     per = []
     for relation in dict.fromkeys(t["relation"] for t in tables):
         sizes = {t["variant"]: t for t in tables if t["relation"] == relation}
         per.append(f"<tr><td>{esc(relation)}</td>" + "".join(
-            f'<td class="num">{d.human_bytes((sizes.get(v) or {}).get("total_bytes")) if v in sizes else "–"}</td>'
+            f'<td class="num">{txt.human_bytes((sizes.get(v) or {}).get("total_bytes")) if v in sizes else "–"}</td>'
             for v in order) + "</tr>")
     return (f'<table><thead><tr><th>Variant</th><th class="num">table + TOAST</th><th class="num">indexes</th>'
             f'<th class="num">total</th><th class="num">vs baseline</th></tr></thead><tbody>{"".join(rows)}</tbody>'
@@ -385,7 +386,7 @@ def environment_section(data: dict) -> str:
     machine = env.get("machine") or {}
     if machine:
         rows += [("cpu", f"{machine.get('cpu_count')} x {machine.get('cpu_model')}"),
-                 ("memory", d.human_bytes(machine.get("memory_bytes"))), ("platform", machine.get("platform")),
+                 ("memory", txt.human_bytes(machine.get("memory_bytes"))), ("platform", machine.get("platform")),
                  ("python", machine.get("python"))]
     harness = env.get("harness") or {}
     if harness:
@@ -415,8 +416,8 @@ def plans_section(data: dict) -> str:
             if not c or not c.get("applicable", True) or not c.get("explain"):  # none in an interrupted run
                 continue
             plan = c["explain"]
-            summary = (f"{v}: {plan.get('node', '?')}, execution {d.fmt_ms(plan.get('execution_ms'))} ms, planning "
-                       f"{d.fmt_ms(plan.get('planning_ms'))} ms, buffers hit {plan.get('shared_hit', '–')} read "
+            summary = (f"{v}: {plan.get('node', '?')}, execution {txt.fmt_ms(plan.get('execution_ms'))} ms, planning "
+                       f"{txt.fmt_ms(plan.get('planning_ms'))} ms, buffers hit {plan.get('shared_hit', '–')} read "
                        f"{plan.get('shared_read', '–')}" if "error" not in plan else f"{v}: EXPLAIN failed")
             sql = scenario_sql.get(s["name"], {}).get(v) or scenario_sql.get(s["name"], {}).get("*")
             body = (f"<pre>{esc(sql)}</pre>" if sql else "") + (

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bench.judge import text as txt
 from bench.report import data as d
 
 ICONS = {"confirmed": "✅", "refuted": "❌", "inconclusive": "⚠️", "not measured": "➖", "not measurable": "🟰"}
@@ -17,7 +18,7 @@ def markdown(data: dict) -> str:
              "| --- | --- | --- | --- |"]
     for r in d.verdict_rows(data):
         lines.append(f"| {md_escape(r['claim_text'])} | {md_escape(r['variant'])} | "
-                     f"{ICONS.get(r['verdict'], '')} {md_escape(r['verdict'])} | {md_escape(d.figure_text(r))} |")
+                     f"{ICONS.get(r['verdict'], '')} {md_escape(r['verdict'])} | {md_escape(txt.figure_text(r))} |")
     lines += _every_scenario(data)
     key = key_figures(data)
     if key:
@@ -30,8 +31,8 @@ def markdown(data: dict) -> str:
 def _every_scenario(data: dict) -> list[str]:
     """Under the verdicts: how many scenarios meet each aggregate claim on their own, and
     which are slower than baseline (per-scenario marks in the latency table below)."""
-    lines = [f"- {md_escape(r['claim_text'])}, {md_escape(r['variant'])}: {md_escape(d.aggregate_line(r))}"
-             for r in d.verdict_rows(data) if d.aggregate_line(r)]
+    lines = [f"- {md_escape(r['claim_text'])}, {md_escape(r['variant'])}: {md_escape(txt.aggregate_line(r))}"
+             for r in d.verdict_rows(data) if txt.aggregate_line(r)]
     if not lines:
         return []
     return ["", "**Every scenario counts** (each scenario's own 95% interval against the claim):", *lines]
@@ -44,7 +45,7 @@ def _speedup_marks(data: dict) -> dict[tuple[str, str], str]:
     for name, cells in rows:
         for row, v in zip(cells, records):
             if row:
-                flags = "".join(f", {f}" for f in d.scenario_flags(row))
+                flags = "".join(f", {f}" for f in txt.scenario_flags(row))
                 marks[(name, v["variant"])] = f" {ICONS.get(row['verdict'], '')}{flags}"
     return marks
 
@@ -100,19 +101,19 @@ def key_figures(data: dict) -> list[str]:
                 row.append(f"fails ({c.get('errors', 0)} errors)")
                 continue
             iv = d.median_interval(c)
-            text = d.fmt_ms(iv.estimate if iv else c["latency"].get("p50_ms"))
+            text = txt.fmt_ms(iv.estimate if iv else c["latency"].get("p50_ms"))
             comp = d.comparison(data, s["name"], v)
             if comp and comp.get("comparable"):
                 r = comp["median_ratio"]
-                text += (f" ({d.fmt_change(r['estimate'] - 1)} [{d.fmt_change(r['low'] - 1)}, "
-                         f"{d.fmt_change(r['high'] - 1)}]){marks.get((s['name'], v), '')}")
+                text += (f" ({txt.fmt_change(r['estimate'] - 1)} [{txt.fmt_change(r['low'] - 1)}, "
+                         f"{txt.fmt_change(r['high'] - 1)}]){marks.get((s['name'], v), '')}")
             elif c.get("errors"):
                 text += f", {c['errors']} errors"
             row.append(text)
         lines.append(f"| {md_escape(s['name'])} | " + " | ".join(md_escape(x) for x in row) + " |")
     totals = (data.get("storage") or {}).get("totals") or {}
     if totals:
-        sizes = [f"{v} {d.human_bytes(totals[v].get('total_bytes'))}" for v in d.variant_order(data)
+        sizes = [f"{v} {txt.human_bytes(totals[v].get('total_bytes'))}" for v in d.variant_order(data)
                  if isinstance(totals.get(v), dict)]
         lines += ["", "**Storage** (all relations): " + ", ".join(sizes)]
     findings = (data.get("security") or {}).get("findings") or []

@@ -15,7 +15,8 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.errors import BenchError
+from bench.core.errors import BenchError
+from bench.core.schema import REFERENCE
 
 CONFIGS_FILE = Path(__file__).with_name("configs.toml")
 METHODS = {"ivfflat": {"build": {"lists"}, "iterative": ("off", "relaxed_order")},
@@ -230,7 +231,7 @@ class Catalog:
         return [c for c in self.configs if c.name in names] if names else [c for c in self.configs if c.default]
 
     def reference(self) -> IndexConfig:
-        return next(c for c in self.configs if c.variant == "baseline" and c.verdict)
+        return next(c for c in self.configs if c.variant == REFERENCE and c.verdict)
 
 
 def load(path: Path = CONFIGS_FILE) -> Catalog:
@@ -288,8 +289,8 @@ def validate(catalog: Catalog) -> None:
         bad = [m for m in c.iterative if m not in METHODS[c.method]["iterative"]]
         if bad:
             raise BenchError(f"{where}: {c.method} has no iterative scan mode {', '.join(bad)}")
-    if sum(1 for c in catalog.configs if c.variant == "baseline" and c.verdict) != 1:
-        raise BenchError(f"{catalog.source.name}: exactly one baseline config must have verdict = true (the reference)")
+    if sum(1 for c in catalog.configs if c.variant == REFERENCE and c.verdict) != 1:
+        raise BenchError(f"{catalog.source.name}: exactly one config of the reference variant ({REFERENCE}) must have verdict = true")
     if not catalog.targets or any(not 0 < t <= 1 for t in catalog.targets):
         raise BenchError(f"{catalog.source.name}: targets must be recall levels in (0, 1]")
     if catalog.verdict_target not in catalog.targets:

@@ -9,7 +9,7 @@ untouched. Its `id` is an integer (the documents' rank by uuid), which keeps gro
 truth compact; `doc_id` maps back to the variants' uuids.
 
 Needs: a seeded database (bench_meta.seed_run, bench_meta.query_vectors). The
-`bench_vector` schema is the harness's own (bench/ownership.py): one of that name it did
+`bench_vector` schema is the harness's own (bench/core/ownership.py): one of that name it did
 not create is refused, never written to or dropped.
 """
 
@@ -22,11 +22,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import psycopg
-from psycopg import sql
 from pgvector.psycopg import register_vector
+from psycopg import sql
 
-from bench import ownership
-from bench.errors import BenchError
+from bench.core import ownership
+from bench.core.errors import BenchError
 from bench.vector.configs import Selectivity
 
 SCHEMA = "bench_vector"

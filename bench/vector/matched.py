@@ -32,7 +32,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from bench import stats, verdicts
+from bench.judge import stats, verdicts
+from bench.judge import text as txt
 
 CLAIM = "vector_speedup"
 
@@ -324,14 +325,11 @@ def _span(comparison: dict, side: str) -> str:
     return f"{below} .. {above}" if below else f"{above}, the cheapest setting swept"
 
 
-BOUND_SIGN = {"lower": "≥ ", "upper": "≤ "}
-
-
 def _short(comparison: dict) -> str:
     if not comparison["comparable"]:
         return f"{comparison['target']:.2f}: {comparison['reason']}"
     g, bound = comparison["improvement"], comparison.get("improvement_bound")
-    text = f"{BOUND_SIGN.get(bound, '')}{g['estimate']:+.0%} [{g['low']:+.0%}, {g['high']:+.0%}]"
+    text = f"{txt.BOUND_SIGN.get(bound, '')}{g['estimate']:+.0%} [{g['low']:+.0%}, {g['high']:+.0%}]"
     return f"{comparison['target']:.2f}: {text}" + (" (bounds nothing)" if bound == "none" else "")
 
 

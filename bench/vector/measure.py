@@ -11,7 +11,7 @@ call is timed (time.perf_counter_ns); every latency goes into an HDR histogram.
 
 Filtered search runs the app's query shape (top-k within one filter value) with
 pgvector 0.8's iterative index scans off / strict_order / relaxed_order; on RLS
-variants as a signed-in user through bench.identity (one transaction per request, as
+variants as a signed-in user through bench.core.identity (one transaction per request, as
 the latency runner), where the policy is (part of) the filter.
 
 Needs: pgvector >= 0.8 (iterative scans, halfvec, binary_quantize), asyncpg.
@@ -28,8 +28,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import psycopg
 
-from bench import identity, runner, stats
-from bench.schema import Variant
+from bench.core import identity
+from bench.core.schema import Variant
+from bench.judge import stats
+from bench.latency import runner
 from bench.vector.configs import IndexConfig, Setting
 from bench.vector.dataset import TABLE, FilterCase, Queries
 from bench.vector.truth import Neighbours, recall_at_k

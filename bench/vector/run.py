@@ -15,8 +15,8 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import psycopg
 
-from bench.errors import BenchError
-from bench.schema import Variant
+from bench.core.errors import BenchError
+from bench.core.schema import Variant
 from bench.vector import configs as catalog_mod
 from bench.vector import dataset, matched, measure, truth
 from bench.vector.configs import Catalog, IndexConfig

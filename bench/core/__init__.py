@@ -1,0 +1,1 @@
+"""Foundations every layer may use: settings, DSNs, errors, the server, schema variants."""

@@ -1,0 +1,1 @@
+"""Statistics, verdicts against bench/judge/targets.toml, and the run's results.json."""

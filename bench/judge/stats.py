@@ -1,0 +1,154 @@
+"""Latency statistics: HDR histograms (every request, microseconds) and bootstrap
+confidence intervals over rounds (numpy). A round is the unit of replication: the
+requests inside one round share cache state and machine noise, so resampling single
+requests would make intervals look tighter than the evidence allows. An aggregate over
+scenarios also resamples the scenarios (hierarchical bootstrap): one scenario must not
+carry a claim about queries in general (docs/decisions.md).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from hdrh.histogram import HdrHistogram
+
+LOWEST_US, HIGHEST_US, DIGITS = 1, 600_000_000, 3  # 1 us .. 10 min, 3 significant digits
+PERCENTILES = (50, 90, 95, 99, 99.9)
+BOOTSTRAP_RESAMPLES = 10_000
+CONFIDENCE = 0.95
+
+
+def new_histogram() -> HdrHistogram:
+    return HdrHistogram(LOWEST_US, HIGHEST_US, DIGITS)
+
+
+def record(histogram: HdrHistogram, latency_us: int) -> None:
+    histogram.record_value(min(max(int(latency_us), LOWEST_US), HIGHEST_US))
+
+
+def summary(histogram: HdrHistogram, seconds: float) -> dict:
+    """p50 ... p99.9, max, mean, stddev (ms), count and throughput of a histogram."""
+    count = histogram.get_total_count()
+    if not count:
+        return {"count": 0}
+    out = {f"p{str(p).replace('.', '_')}_ms": histogram.get_value_at_percentile(p) / 1000 for p in PERCENTILES}
+    out.update(max_ms=histogram.get_max_value() / 1000, mean_ms=histogram.get_mean_value() / 1000,
+               stddev_ms=histogram.get_stddev() / 1000, count=count,
+               throughput_rps=count / seconds if seconds else None)
+    return out
+
+
+def encode(histogram: HdrHistogram) -> str:
+    """Compressed HDR encoding (as HdrHistogram's other ports read it), for re-analysis."""
+    raw = histogram.encode()
+    return raw.decode() if isinstance(raw, bytes) else raw
+
+
+def decode(text: str) -> HdrHistogram:
+    return HdrHistogram.decode(text.encode())
+
+
+@dataclass(frozen=True)
+class Interval:
+    estimate: float
+    low: float
+    high: float
+    samples: int  # rounds behind it
+
+    def as_dict(self) -> dict:
+        return {"estimate": self.estimate, "low": self.low, "high": self.high, "rounds": self.samples}
+
+
+def bootstrap_ratio(numerator: np.ndarray, denominator: np.ndarray, *, seed: int = 0) -> Interval:
+    """CI of mean(numerator)/mean(denominator) over paired rounds (e.g. per-round medians
+    of a variant and of baseline), by the percentile bootstrap."""
+    num, den = np.asarray(numerator, float), np.asarray(denominator, float)
+    n = len(num)
+    estimate = num.mean() / den.mean()
+    if n < 2:
+        return Interval(estimate, float("-inf"), float("inf"), n)
+    rng = np.random.default_rng(seed)
+    picks = rng.integers(0, n, (BOOTSTRAP_RESAMPLES, n))
+    ratios = num[picks].mean(axis=1) / den[picks].mean(axis=1)
+    alpha = (1 - CONFIDENCE) / 2
+    return Interval(estimate, float(np.quantile(ratios, alpha)), float(np.quantile(ratios, 1 - alpha)), n)
+
+
+def bootstrap_mean(values: np.ndarray, *, seed: int = 0) -> Interval:
+    values = np.asarray(values, float)
+    n = len(values)
+    if n < 2:
+        return Interval(float(values.mean()) if n else float("nan"), float("-inf"), float("inf"), n)
+    rng = np.random.default_rng(seed)
+    means = values[rng.integers(0, n, (BOOTSTRAP_RESAMPLES, n))].mean(axis=1)
+    alpha = (1 - CONFIDENCE) / 2
+    return Interval(float(values.mean()), float(np.quantile(means, alpha)), float(np.quantile(means, 1 - alpha)), n)
+
+
+def hierarchical_means(series: np.ndarray, *, resamples: int = BOOTSTRAP_RESAMPLES, seed: int = 0):
+    """Two-level resampling of `series` (scenarios x rounds x paired series): draw the
+    scenarios with replacement, then rounds with replacement within each drawn scenario,
+    the same rounds for its paired series (variant and baseline ran in the same round).
+    Returns the drawn scenarios (resamples x S) and their round means (resamples x S x k)."""
+    s, r, k = series.shape
+    rng = np.random.default_rng(seed)
+    scenarios = rng.integers(0, s, (resamples, s))
+    total = np.zeros((resamples, s, k))
+    for _ in range(r):  # one drawn round per pass: twice as fast as one gather and a mean over a short axis
+        total += series[scenarios, rng.integers(0, r, (resamples, s))]
+    return scenarios, total / r
+
+
+def _t_bounds(estimate: float, boot: np.ndarray, scenarios: int) -> tuple[float, float]:
+    """estimate -/+ t(S-1) x the bootstrap's standard error, widened by sqrt(S/(S-1)):
+    a percentile interval over 5-12 scenarios covers well under 95% (a resample of S
+    values has (S-1)/S of their variance, and the normal quantile ignores that the spread
+    itself is estimated from S values)."""
+    from scipy.stats import t
+
+    se = float(boot.std(ddof=1)) * np.sqrt(scenarios / (scenarios - 1))
+    half = float(t.ppf(1 - (1 - CONFIDENCE) / 2, scenarios - 1)) * se
+    return estimate - half, estimate + half
+
+
+def _paired(numerators: list, denominators: list) -> np.ndarray:
+    """scenarios x rounds x 2, cut to the fewest rounds any series has."""
+    n = min(len(x) for x in list(numerators) + list(denominators))
+    return np.array([[np.asarray(a, float)[:n], np.asarray(b, float)[:n]]
+                     for a, b in zip(numerators, denominators)]).transpose(0, 2, 1)
+
+
+def hierarchical_geomean_ratio(numerators: list, denominators: list, *, seed: int = 0,
+                               resamples: int = BOOTSTRAP_RESAMPLES) -> Interval:
+    """The geometric mean over scenarios of mean(numerator) / mean(denominator) (e.g. per
+    round medians of a variant and of baseline), with an interval covering the spread
+    between scenarios (the catalog as a sample of the app's queries) and the noise between
+    rounds: t interval on the log scale from a hierarchical bootstrap's standard error."""
+    series = _paired(numerators, denominators)
+    s, n = series.shape[0], series.shape[1]
+    logs = np.log(series[:, :, 0].mean(axis=1) / series[:, :, 1].mean(axis=1))
+    estimate = float(logs.mean())
+    if s < 2 or n < 2:
+        return Interval(float(np.exp(estimate)), float("-inf"), float("inf"), n)
+    _, means = hierarchical_means(series, resamples=resamples, seed=seed)
+    low, high = _t_bounds(estimate, np.log(means[..., 0] / means[..., 1]).mean(axis=1), s)
+    return Interval(float(np.exp(estimate)), float(np.exp(low)), float(np.exp(high)), n)
+
+
+def hierarchical_weighted_mean(values: list, weights, *, seed: int = 0,
+                               resamples: int = BOOTSTRAP_RESAMPLES) -> Interval:
+    """The weighted mean over scenarios of each scenario's mean over rounds (e.g. per-round
+    mean latency), with the same two-level interval as hierarchical_geomean_ratio on the
+    linear scale; a drawn scenario brings its weight."""
+    n = min(len(x) for x in values)
+    series = np.array([np.asarray(x, float)[:n] for x in values])[:, :, None]
+    w = np.asarray(weights, float)
+    estimate = float(w @ series[:, :, 0].mean(axis=1) / w.sum())
+    s = len(w)
+    if s < 2 or n < 2:
+        return Interval(estimate, float("-inf"), float("inf"), n)
+    picked, means = hierarchical_means(series, resamples=resamples, seed=seed)
+    boot = (w[picked] * means[..., 0]).sum(axis=1) / w[picked].sum(axis=1)
+    low, high = _t_bounds(estimate, boot, s)
+    return Interval(estimate, low, high, n)

@@ -1,0 +1,1 @@
+"""The latency benchmark: interleaved rounds of every scenario on every variant."""

@@ -1,0 +1,356 @@
+"""The asyncpg latency runner: `bench run latency`.
+
+For each round, scenario and variant (the variant order rotates every round: A B C,
+B C A, C A B, so cache state and machine noise hit every side alike), one batch of
+requests with the same parameter sequence for every variant. Closed loop: C connections
+each send the next request when the last one returns. Open loop: requests are due at a
+fixed rate and latency counts from the *intended* start, so a stall that delays later
+requests shows in their latency (no coordinated omission). Every request is one
+transaction opened as the scenario's user (bench.core.identity); every latency goes into an
+HDR histogram. After the rounds: EXPLAIN (ANALYZE, BUFFERS) once per scenario and
+variant (writes rolled back) and pg_stat_statements deltas per cell: snapshots between
+batches credit each batch's calls to its own variant, because PostgreSQL 18 jumbles a
+table by name, not OID, so one SQL text on two variants' schemas is one queryid.
+
+Needs: a seeded database (bench seed), asyncpg, pgvector's asyncpg support.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from dataclasses import dataclass, field
+
+import asyncpg
+import numpy as np
+from pgvector.asyncpg import register_vector as register_vector_asyncpg
+
+from bench.core import dsn as dsns
+from bench.core import identity
+from bench.core.errors import BenchError, ConnectionLost
+from bench.core.schema import Variant
+from bench.judge import stats
+from scenarios.base import Scenario
+
+MAX_ERROR_SAMPLES = 3
+
+
+@dataclass(frozen=True)
+class LatencyConfig:
+    rounds: int = 5
+    requests: int = 60  # per scenario, variant and round
+    concurrency: int = 4
+    warmup: int = 20  # unrecorded requests per scenario and variant before round 1
+    mode: str = "closed"  # or "open"
+    rate: float = 100.0  # requests per second in open mode
+    seed: int = 1
+
+
+@dataclass
+class Cell:
+    """What one (scenario, variant) measured over the whole run."""
+    histogram: object = field(default_factory=stats.new_histogram)
+    round_medians_ms: list[float] = field(default_factory=list)
+    round_means_ms: list[float] = field(default_factory=list)
+    seconds: float = 0.0
+    errors: int = 0
+    error_samples: list[str] = field(default_factory=list)
+    rows: int = 0
+    statements: dict = field(default_factory=dict)  # queryid -> pg_stat_statements counters of this cell's batches
+    plan: dict = field(default_factory=dict)  # EXPLAIN of one request, after the rounds
+
+    def add_statements(self, before: dict, after: dict) -> None:
+        for query_id, now in after.items():
+            then = before.get(query_id)
+            delta = {k: now[k] - (then[k] if then else 0) for k in now}
+            if delta["calls"] > 0:
+                total = self.statements.setdefault(query_id, dict.fromkeys(now, 0))
+                for k, v in delta.items():
+                    total[k] += v
+
+    def statement_totals(self, query_id) -> dict | None:
+        """The counters of one statement over this cell's batches, with its mean."""
+        total = self.statements.get(query_id)
+        if total is None:
+            return None
+        return {**total, "mean_exec_ms": total["total_exec_ms"] / total["calls"]}
+
+    def add_error(self, message: str) -> None:
+        self.errors += 1
+        if message not in self.error_samples and len(self.error_samples) < MAX_ERROR_SAMPLES:
+            self.error_samples.append(message)
+
+
+class NoRows(Exception):
+    """A write that changed nothing: RLS or a missing policy silently refused it."""
+
+
+def lost(exc: BaseException) -> bool:
+    """A fault of the connection rather than of the request: class 08 (connection
+    exception), 57P* (the server shut down or terminated the backend), a dead socket."""
+    if isinstance(exc, (OSError, asyncpg.InterfaceError)):
+        return True
+    return isinstance(exc, asyncpg.PostgresError) and (getattr(exc, "sqlstate", None) or "").startswith(("08", "57P"))
+
+
+def _as_lost(exc: BaseException) -> ConnectionLost:
+    return ConnectionLost(f"server connection lost: {_message(exc)}")
+
+
+@dataclass(frozen=True)
+class Request:
+    setup: identity.Setup
+    sql: str
+    values: list
+    is_write: bool  # must return a row; rolled back, so the dataset stays as seeded
+
+
+def requests_for(scenario: Scenario, variant: Variant, population, rng: np.random.Generator, n: int) -> list[Request]:
+    query = scenario.query_for(variant)
+    out = []
+    for _ in range(n):
+        params = scenario.params(population, rng)
+        user = params.get("user_id") if scenario.as_user else None
+        setup = identity.request_setup(variant, user, settings=query.settings)
+        # The comment gives each variant its own prepared statement: asyncpg caches by text, and a
+        # plan prepared under another variant's search_path may not even have the same row type.
+        sql = f"/* {variant.name}.{scenario.name} */ {query.sql}"
+        out.append(Request(setup, sql, query.values(params), scenario.kind == "write"))
+    return out
+
+
+async def execute(conn: asyncpg.Connection, request: Request) -> int:
+    """One request in its own transaction; a write is rolled back (docs/decisions.md:
+    every run measures the seeded data, and runs can be compared). A lost connection
+    raises ConnectionLost, never a request error."""
+    try:
+        return await _transaction(conn, request)
+    except Exception as exc:
+        if lost(exc):
+            raise _as_lost(exc) from None
+        raise
+
+
+async def _transaction(conn: asyncpg.Connection, request: Request) -> int:
+    transaction = conn.transaction()
+    await transaction.start()
+    try:
+        await conn.execute(request.setup.sql, *request.setup.values)
+        rows = await conn.fetch(request.sql, *request.values)
+    except BaseException:
+        await transaction.rollback()
+        raise
+    await (transaction.rollback() if request.is_write else transaction.commit())
+    if request.is_write and not rows:
+        raise NoRows("the write changed no row (refused by RLS or a missing policy)")
+    return len(rows)
+
+
+async def closed_loop(conns: list, requests: list[Request], cell: Cell | None) -> list[float]:
+    """Each connection sends its next request when the last returns; latencies in us."""
+    pending = iter(requests)
+    latencies: list[float] = []
+
+    async def worker(conn):
+        for request in pending:
+            began = time.perf_counter_ns()
+            try:
+                rows = await execute(conn, request)
+            except (asyncpg.PostgresError, NoRows) as exc:
+                if cell:
+                    cell.add_error(_message(exc))
+                continue
+            latencies.append((time.perf_counter_ns() - began) / 1000)
+            if cell:
+                cell.rows += rows
+
+    _raise_first(await asyncio.gather(*(worker(conn) for conn in conns), return_exceptions=True))
+    return latencies
+
+
+async def open_loop(conns: list, requests: list[Request], rate: float, cell: Cell | None) -> list[float]:
+    """Requests due every 1/rate s; latency from the intended start (queueing included)."""
+    free: asyncio.Queue = asyncio.Queue()
+    for conn in conns:
+        free.put_nowait(conn)
+    latencies: list[float] = []
+    start, interval_ns = time.perf_counter_ns(), 1e9 / rate
+
+    async def fire(request: Request, intended_ns: float):
+        conn = await free.get()
+        try:
+            rows = await execute(conn, request)
+            latencies.append((time.perf_counter_ns() - intended_ns) / 1000)
+            if cell:
+                cell.rows += rows
+        except (asyncpg.PostgresError, NoRows) as exc:
+            if cell:
+                cell.add_error(_message(exc))
+        finally:
+            free.put_nowait(conn)
+
+    tasks = []
+    for i, request in enumerate(requests):
+        intended = start + i * interval_ns
+        delay = (intended - time.perf_counter_ns()) / 1e9
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(fire(request, intended)))
+    _raise_first(await asyncio.gather(*tasks, return_exceptions=True))
+    return latencies
+
+
+def _raise_first(outcomes: list) -> None:
+    """Every task has ended (none left to fail unobserved after the run); re-raise the first fault."""
+    for outcome in outcomes:
+        if isinstance(outcome, BaseException):
+            raise outcome
+
+
+def _message(exc: Exception) -> str:
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return f"{type(exc).__name__}: {text}"
+
+
+async def _connect(dsn: str, n: int) -> list[asyncpg.Connection]:
+    async def one():
+        conn = await asyncpg.connect(**dsns.asyncpg_kwargs(dsn))
+        await register_vector_asyncpg(conn)
+        return conn
+
+    try:
+        return [await one() for _ in range(n)]
+    except (OSError, asyncpg.PostgresError) as exc:
+        raise BenchError(f"the latency runner could not connect: {_message(exc)}") from None
+
+
+def cells_for(scenarios: list[Scenario], variants: list[Variant]) -> dict[tuple[str, str], Cell]:
+    """An empty cell per (scenario, variant) that has a query."""
+    return {(s.name, v.name): Cell() for s in scenarios for v in variants if s.query_for(v)}
+
+
+async def measure(dsn: str, variants: list[Variant], scenarios: list[Scenario], population, config: LatencyConfig,
+                  progress=None, on_round=None) -> dict[tuple[str, str], Cell]:
+    """Warm-up, the interleaved rounds, then plans. `on_round(cells, rounds_done)` runs
+    after each complete round (untimed), e.g. to save what is measured so far. A lost
+    connection raises ConnectionLost."""
+    cells = cells_for(scenarios, variants)
+    conns = await _connect(dsn, config.concurrency)
+    try:
+        await _warm_up(conns, cells, variants, scenarios, population, config)
+        counters = await statements(conns[0])
+        for round_no in range(config.rounds):
+            counters = await _round(conns, cells, round_no, variants, scenarios, population, config, counters,
+                                    progress)
+            if on_round:
+                on_round(cells, round_no + 1)
+        for scenario in scenarios:  # after the rounds, so no plan warms a cache for one side
+            for variant in variants:
+                if (scenario.name, variant.name) in cells:
+                    cells[(scenario.name, variant.name)].plan = await explain(conns[0], scenario, variant, population,
+                                                                              config.seed)
+    except Exception as exc:
+        if lost(exc):
+            raise _as_lost(exc) from None
+        raise
+    finally:
+        await _close(conns)
+    return cells
+
+
+async def _warm_up(conns, cells, variants, scenarios, population, config: LatencyConfig) -> None:
+    """Unrecorded requests, every variant alike."""
+    for s_index, scenario in enumerate(scenarios):
+        for variant in variants:
+            if (scenario.name, variant.name) in cells:
+                rng = np.random.default_rng([config.seed, s_index, 10_000])
+                await closed_loop(conns, requests_for(scenario, variant, population, rng, config.warmup), None)
+
+
+async def _round(conns, cells, round_no: int, variants, scenarios, population, config: LatencyConfig, counters,
+                 progress):
+    """One batch per scenario and variant, the variant order rotated; returns the latest
+    pg_stat_statements snapshot."""
+    order = variants[round_no % len(variants):] + variants[:round_no % len(variants)]
+    for s_index, scenario in enumerate(scenarios):
+        for variant in order:
+            cell = cells.get((scenario.name, variant.name))
+            if cell is None:
+                continue
+            rng = np.random.default_rng([config.seed, s_index, round_no])  # same sequence per variant
+            batch = requests_for(scenario, variant, population, rng, config.requests)
+            began = time.perf_counter()
+            if config.mode == "open":
+                latencies = await open_loop(conns, batch, config.rate, cell)
+            else:
+                latencies = await closed_loop(conns, batch, cell)
+            cell.seconds += time.perf_counter() - began
+            if counters is not None:  # between batches, untimed
+                previous, counters = counters, await statements(conns[0])
+                cell.add_statements(previous, counters or {})
+            for value in latencies:
+                stats.record(cell.histogram, value)
+            if latencies:
+                cell.round_medians_ms.append(float(np.median(latencies)) / 1000)
+                cell.round_means_ms.append(float(np.mean(latencies)) / 1000)
+            if progress:
+                progress()
+    return counters
+
+
+async def _close(conns: list) -> None:
+    """Close politely; a connection the server already dropped is just torn down."""
+    for conn in conns:
+        try:
+            await asyncio.wait_for(conn.close(), 5)
+        except (OSError, asyncio.TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError):
+            conn.terminate()
+
+
+# ---- after the rounds: plans and server-side statistics -------------------------------------
+async def explain(conn: asyncpg.Connection, scenario: Scenario, variant: Variant, population, seed: int) -> dict:
+    """EXPLAIN (ANALYZE, BUFFERS) of one request as its user, through the runner's driver
+    and SQL: the server infers the parameter types as it did for the measured requests, so
+    the plan's queryid is theirs (psycopg's typed parameters gave another). Rolled back."""
+    query = scenario.query_for(variant)
+    params = scenario.params(population, np.random.default_rng([seed, 99]))
+    setup = identity.request_setup(variant, params.get("user_id") if scenario.as_user else None,
+                                   settings=query.settings)
+    transaction = conn.transaction()
+    await transaction.start()
+    try:
+        await conn.execute(setup.sql, *setup.values)
+        text = await conn.fetchval("EXPLAIN (ANALYZE, BUFFERS, VERBOSE, FORMAT JSON) " + query.sql,
+                                   *query.values(params))
+    except asyncpg.PostgresError as exc:
+        if lost(exc):
+            raise
+        return {"error": _message(exc)}
+    finally:
+        if not conn.is_closed():
+            await transaction.rollback()
+    plan = json.loads(text) if isinstance(text, str) else text
+    top, root = plan[0], plan[0]["Plan"]
+    return {"query_id": top.get("Query Identifier"), "node": root.get("Node Type"),
+            "execution_ms": top.get("Execution Time"), "planning_ms": top.get("Planning Time"),
+            "shared_hit": root.get("Shared Hit Blocks"), "shared_read": root.get("Shared Read Blocks"),
+            "plan": plan}
+
+
+# Summed over the roles that ran a statement (pg_stat_statements keeps a row per user).
+STATEMENTS_SQL = """SELECT queryid, sum(calls)::bigint, sum(total_exec_time), sum(rows)::bigint,
+    sum(shared_blks_hit)::bigint, sum(shared_blks_read)::bigint FROM pg_stat_statements
+    WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) GROUP BY queryid"""
+
+
+async def statements(conn: asyncpg.Connection) -> dict[int, dict] | None:
+    """pg_stat_statements counters by queryid (None when the extension is unavailable)."""
+    try:
+        rows = await conn.fetch(STATEMENTS_SQL)
+    except asyncpg.PostgresError as exc:
+        if lost(exc):
+            raise
+        return None
+    return {q: {"calls": c, "total_exec_ms": t, "rows": r, "shared_blks_hit": h, "shared_blks_read": rd}
+            for q, c, t, r, h, rd in rows}

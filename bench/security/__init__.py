@@ -1,0 +1,1 @@
+"""The security benchmark: attacks as API users against every variant."""

@@ -1,0 +1,199 @@
+"""The session a command works in, and the sequence every benchmark runs through.
+
+A `Session` (the server under test, its checked connection, the seeded variants, where
+output goes) is built once by the CLI and passed down; nothing below the CLI imports the
+CLI. `measure()` is the one sequence every benchmark shares: seeded variants, a checked
+connection, the run directory, the measurement, its section saved in results.json. A
+`Benchmark` (bench/benchmarks.py lists them) only says what it measures and how it reads.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import click
+import psycopg
+from rich.console import Console
+
+from bench.core import config, cpus, database, fs
+from bench.core import schema as schemas
+from bench.core.errors import BenchError, ConnectionLost
+from bench.core.progress import progress
+from bench.core.schema import Variant
+from bench.core.server import EmbeddedServer
+from bench.judge import results
+
+
+def consoles() -> tuple[Console, Console]:
+    """(stdout, stderr). Logs (CI, files) get a wide page so tables keep one row per line."""
+    return (Console(highlight=False, width=None if sys.stdout.isatty() else 150),
+            Console(stderr=True, highlight=False))
+
+
+@dataclass
+class Session:
+    settings: config.Settings
+    out: Console
+    err: Console
+    _dsn: str | None = field(default=None, repr=False)
+
+    @classmethod
+    def start(cls, settings: config.Settings) -> Session:
+        return cls(settings, *consoles())
+
+    def note(self, message: str) -> None:
+        """One plain line on stderr (progress and notes; never markup)."""
+        self.err.print(message, highlight=False, markup=False, soft_wrap=True)
+
+    def embedded(self, action: str) -> EmbeddedServer:
+        if not self.settings.embedded:
+            raise BenchError(f"`bench db {action}` manages the embedded server; with --dsn/BENCH_DSN the server is "
+                             "yours to manage")
+        return EmbeddedServer(self.settings.data_dir, self.settings.port)
+
+    def target_dsn(self) -> str:
+        """The DSN to benchmark: the given one, or the embedded server's (started if needed)."""
+        if self._dsn:
+            return self._dsn
+        if not self.settings.embedded:
+            self._dsn = self.settings.dsn
+            return self._dsn
+        server = EmbeddedServer(self.settings.data_dir, self.settings.port)
+        result = server.start()
+        if not result.already_running:
+            self.note(f"embedded server started on port {result.port} in {result.seconds:.2f} s")
+        self._dsn = server.dsn()
+        return self._dsn
+
+    @contextmanager
+    def connection(self) -> Iterator[tuple[psycopg.Connection, str]]:
+        """A checked admin connection to the server under test, and its DSN."""
+        dsn = self.target_dsn()
+        with database.connect(dsn) as conn:
+            database.check_server(conn, dsn)
+            yield conn, dsn
+
+    def check(self) -> dict:
+        """Connect once and check the server (versions, pgvector)."""
+        with self.connection() as (conn, dsn):
+            return database.check_server(conn, dsn)
+
+    def seeded_variants(self, only: list[str]) -> list[Variant]:
+        chosen = schemas.select(only)
+        with self.connection() as (conn, _dsn):
+            state = schemas.applied(conn)
+        missing = [v.name for v in chosen if (v.name, "post") not in state]
+        if missing:
+            raise BenchError(f"variant {', '.join(missing)} is not seeded; run `bench seed` first")
+        return chosen
+
+    def progress(self, label: str, total: int, unit: str = "steps"):
+        """A progress bar (terminal) or periodic lines (logs) on stderr; yields tick()."""
+        return progress(self.err, label, total, unit)
+
+    def postmaster_pid(self) -> int | None:
+        if not self.settings.embedded:
+            return None
+        info = EmbeddedServer(self.settings.data_dir, self.settings.port).postmaster()
+        return info["pid"] if info else None
+
+    def cpu_layout(self) -> dict:
+        return cpus.cpu_layout(self.postmaster_pid())
+
+    def open_run(self, conn, dsn: str, variants: list[Variant], out_dir: str | None, run_dir: str | None) -> Path:
+        """The run directory a benchmark writes its section into: the given --run-dir
+        (adding to it), or a new one under --out (default reports/)."""
+        if run_dir:
+            results.load(Path(run_dir))  # must exist and be valid
+            return Path(run_dir)
+        header = results.header(conn, dsn, variants, self.cpu_layout())
+        return results.start(Path(out_dir) if out_dir else config.reports_dir(), header)
+
+
+@dataclass
+class Run:
+    """What a benchmark measures in: the session, the open connection, the variants
+    chosen and the run directory its section goes to."""
+
+    session: Session
+    conn: psycopg.Connection
+    dsn: str
+    variants: list[Variant]
+    directory: Path
+    section_name: str
+
+    def save(self, section: dict) -> Path:
+        """Save a section now (partial results while it runs; the final one at the end)."""
+        return results.add_section(self.directory, self.section_name, section, section.get("verdicts", []))
+
+    @property
+    def file(self) -> Path:
+        return self.directory / results.FILE_NAME
+
+
+class Benchmark(Protocol):
+    """One benchmark: `bench run NAME` and a section NAME in results.json."""
+
+    name: str
+    summary: str  # the command's help
+    partial_unit: str | None  # what its partial results count ("rounds"), None if it saves none
+
+    def click_options(self, command: Callable) -> Callable:
+        """Decorate the command with the benchmark's own options."""
+
+    def options(self, values: dict) -> Any:
+        """The options object from parsed values (UsageError on a bad one, before any server starts)."""
+
+    def measure(self, run: Run, options: Any) -> dict:
+        """Measure on run.variants and return the section (verdicts under "verdicts")."""
+
+    def show(self, section: dict, session: Session) -> None:
+        """Print the section's tables and notes (not its verdicts: the CLI prints those)."""
+
+    def problems(self, section: dict, file: Path) -> list[str]:
+        """Faults of the run worth exit 1, one line each (without 'bench: error: ')."""
+
+
+def measure(session: Session, benchmark: Benchmark, options: Any, only: list[str], out_dir: str | None = None,
+            run_dir: str | None = None, before: Callable[[Run], None] | None = None) -> tuple[dict, Run]:
+    """The sequence every benchmark shares: check the output before measuring (a write failing
+    afterwards would lose the figures), the seeded variants, a checked connection, the run
+    directory, then the measurement, its section saved whether it completes or is stopped."""
+    fs.check_run_output(out_dir, run_dir)
+    chosen = session.seeded_variants(only)
+    with session.connection() as (conn, dsn):
+        directory = session.open_run(conn, dsn, chosen, out_dir, run_dir)
+        run = Run(session, conn, dsn, chosen, directory, benchmark.name)
+        if before:
+            before(run)
+        with keeping_partial(run, benchmark.partial_unit):
+            section = benchmark.measure(run, options)
+    run.save(section)
+    return section, run
+
+
+@contextmanager
+def keeping_partial(run: Run, unit: str | None):
+    """Once a section has saved its partial results, a signal or a lost connection ends
+    the command with one line naming them (the CLI prints it)."""
+    try:
+        yield
+    except (KeyboardInterrupt, ConnectionLost) as exc:
+        if isinstance(exc, KeyboardInterrupt):
+            raise results.Stopped(results.stop_reason(exc), run.file) from None
+        mark = results.interrupted_sections(results.load(run.directory)).get(run.section_name) or {}
+        done = f"{mark.get(f'{unit}_completed', 0)} of {mark.get(f'{unit}_planned', '?')} {unit}"
+        raise BenchError(f"lost the connection to the server after {done}; partial results in {run.file}") from None
+
+
+def parse_defaults(benchmark: Benchmark) -> Any:
+    """The options a `bench run NAME` without flags would use (what `bench all` measures):
+    parsed by the same click options, so the two can never differ."""
+    command = click.command(benchmark.name)(benchmark.click_options(lambda **values: values))
+    with command.make_context(benchmark.name, [], resilient_parsing=False) as ctx:
+        return benchmark.options(dict(ctx.params))

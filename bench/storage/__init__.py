@@ -1,0 +1,1 @@
+"""The storage benchmark: bytes per relation and variant."""
