@@ -14,19 +14,20 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import click
-import psycopg
 from rich.console import Console
 
-from bench.core import config, cpus, database, fs
-from bench.core import schema as schemas
+from bench.core import config
 from bench.core.errors import BenchError, ConnectionLost
 from bench.core.progress import progress
-from bench.core.schema import Variant
-from bench.core.server import EmbeddedServer
-from bench.judge import results
+
+if TYPE_CHECKING:  # psycopg and the rest load when a command connects: `bench --help` stays fast
+    import psycopg
+
+    from bench.core.schema import Variant
+    from bench.core.server import EmbeddedServer
 
 
 def consoles() -> tuple[Console, Console]:
@@ -51,6 +52,8 @@ class Session:
         self.err.print(message, highlight=False, markup=False, soft_wrap=True)
 
     def embedded(self, action: str) -> EmbeddedServer:
+        from bench.core.server import EmbeddedServer
+
         if not self.settings.embedded:
             raise BenchError(f"`bench db {action}` manages the embedded server; with --dsn/BENCH_DSN the server is "
                              "yours to manage")
@@ -63,6 +66,8 @@ class Session:
         if not self.settings.embedded:
             self._dsn = self.settings.dsn
             return self._dsn
+        from bench.core.server import EmbeddedServer
+
         server = EmbeddedServer(self.settings.data_dir, self.settings.port)
         result = server.start()
         if not result.already_running:
@@ -73,6 +78,8 @@ class Session:
     @contextmanager
     def connection(self) -> Iterator[tuple[psycopg.Connection, str]]:
         """A checked admin connection to the server under test, and its DSN."""
+        from bench.core import database
+
         dsn = self.target_dsn()
         with database.connect(dsn) as conn:
             database.check_server(conn, dsn)
@@ -80,10 +87,14 @@ class Session:
 
     def check(self) -> dict:
         """Connect once and check the server (versions, pgvector)."""
+        from bench.core import database
+
         with self.connection() as (conn, dsn):
             return database.check_server(conn, dsn)
 
     def seeded_variants(self, only: list[str]) -> list[Variant]:
+        from bench.core import schema as schemas
+
         chosen = schemas.select(only)
         with self.connection() as (conn, _dsn):
             state = schemas.applied(conn)
@@ -99,15 +110,21 @@ class Session:
     def postmaster_pid(self) -> int | None:
         if not self.settings.embedded:
             return None
+        from bench.core.server import EmbeddedServer
+
         info = EmbeddedServer(self.settings.data_dir, self.settings.port).postmaster()
         return info["pid"] if info else None
 
     def cpu_layout(self) -> dict:
+        from bench.core import cpus
+
         return cpus.cpu_layout(self.postmaster_pid())
 
     def open_run(self, conn, dsn: str, variants: list[Variant], out_dir: str | None, run_dir: str | None) -> Path:
         """The run directory a benchmark writes its section into: the given --run-dir
         (adding to it), or a new one under --out (default reports/)."""
+        from bench.judge import results
+
         if run_dir:
             results.load(Path(run_dir))  # must exist and be valid
             return Path(run_dir)
@@ -129,10 +146,14 @@ class Run:
 
     def save(self, section: dict) -> Path:
         """Save a section now (partial results while it runs; the final one at the end)."""
+        from bench.judge import results
+
         return results.add_section(self.directory, self.section_name, section, section.get("verdicts", []))
 
     @property
     def file(self) -> Path:
+        from bench.judge import results
+
         return self.directory / results.FILE_NAME
 
 
@@ -164,6 +185,8 @@ def measure(session: Session, benchmark: Benchmark, options: Any, only: list[str
     """The sequence every benchmark shares: check the output before measuring (a write failing
     afterwards would lose the figures), the seeded variants, a checked connection, the run
     directory, then the measurement, its section saved whether it completes or is stopped."""
+    from bench.core import fs
+
     fs.check_run_output(out_dir, run_dir)
     chosen = session.seeded_variants(only)
     with session.connection() as (conn, dsn):
@@ -181,6 +204,8 @@ def measure(session: Session, benchmark: Benchmark, options: Any, only: list[str
 def keeping_partial(run: Run, unit: str | None):
     """Once a section has saved its partial results, a signal or a lost connection ends
     the command with one line naming them (the CLI prints it)."""
+    from bench.judge import results
+
     try:
         yield
     except (KeyboardInterrupt, ConnectionLost) as exc:

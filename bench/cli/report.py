@@ -7,7 +7,6 @@ from __future__ import annotations
 import click
 
 from bench.core.errors import BenchError
-from bench.report.compare import DEFAULT_THRESHOLD
 
 
 @click.command("report")
@@ -32,10 +31,17 @@ def report_cmd(run_dir: str, allow_interrupted: bool) -> None:
         raise BenchError(f"the run was interrupted: {what}; report written, --allow-interrupted to accept it")
 
 
+def _default_threshold() -> float:
+    """compare's own default, read when the command runs (compare loads scipy: slow to import)."""
+    from bench.report.compare import DEFAULT_THRESHOLD
+
+    return DEFAULT_THRESHOLD
+
+
 @click.command("compare")
 @click.argument("old", metavar="OLD", type=click.Path(exists=True))
 @click.argument("new", metavar="NEW", type=click.Path(exists=True))
-@click.option("--threshold", type=click.FloatRange(0, 10), default=DEFAULT_THRESHOLD, show_default=True,
+@click.option("--threshold", type=click.FloatRange(0, 10), default=lambda: _default_threshold(), show_default="0.1",
               help="Flag a figure that worsens by more than this fraction (0.10 = 10%); a figure whose "
                    "smallest detectable change exceeds it is reported undecidable.")
 @click.option("--fail-on-regression", is_flag=True, help="Exit 1 when any regression is flagged (CI gate).")

@@ -4,23 +4,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.table import Table
 
 from bench.core.schema import REFERENCE
-from bench.latency import section as latency
-from bench.latency.runner import LatencyConfig
-from bench.session import Run, Session
-from scenarios import Scenario
-from scenarios import select as select_scenarios
-from scenarios.population import load as load_population
+
+if TYPE_CHECKING:  # the measuring modules load when a command measures: `bench --help` stays fast
+    from bench.session import Run, Session
 
 
 @dataclass(frozen=True)
 class LatencyOptions:
-    config: LatencyConfig
-    scenarios: list[Scenario]
+    config: Any  # bench.latency.runner.LatencyConfig
+    scenarios: list  # scenarios.Scenario
 
 
 class Latency:
@@ -48,10 +46,16 @@ class Latency:
         return command
 
     def options(self, values: dict) -> LatencyOptions:
+        from bench.latency.runner import LatencyConfig
+        from scenarios import select as select_scenarios
+
         names = list(values.pop("scenario_names", ()))
         return LatencyOptions(LatencyConfig(**values), select_scenarios(names))
 
     def measure(self, run: Run, options: LatencyOptions) -> dict:
+        from bench.latency import section as latency
+        from scenarios.population import load as load_population
+
         population = load_population(run.conn, run.variants[0].name)
         total = options.config.rounds * sum(1 for s in options.scenarios for v in run.variants if s.query_for(v))
         with run.session.progress("latency", total, unit="batches") as tick:
@@ -59,6 +63,8 @@ class Latency:
                                save=run.save)
 
     def show(self, section: dict, session: Session) -> None:
+        from bench.latency import section as latency
+
         session.out.print(_table(section))
         for where in latency.surprises(section["results"]):
             session.note(f"bench: note: {where} was declared a known failure but succeeded")
@@ -68,6 +74,8 @@ class Latency:
                               "(findings, see the report)")
 
     def problems(self, section: dict, file: Path) -> list[str]:
+        from bench.latency import section as latency
+
         errors = latency.unexpected_errors(section["results"])
         return [f"{errors} requests failed unexpectedly (see error_samples in {file})"] if errors else []
 

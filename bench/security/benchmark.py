@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.table import Table
 
-from bench.security import section as security
-from bench.session import Run, Session
+if TYPE_CHECKING:
+    from bench.session import Run, Session
 
 
 class Security:
@@ -22,6 +23,8 @@ class Security:
         return None
 
     def measure(self, run: Run, options: None) -> dict:
+        from bench.security import section as security
+
         return security.section(run.conn, run.variants, note=run.session.note, save=run.save)
 
     def show(self, section: dict, session: Session) -> None:

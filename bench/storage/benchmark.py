@@ -4,12 +4,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.table import Table
 
 from bench.judge.text import human_bytes
-from bench.session import Run, Session
-from bench.storage import section as storage
+
+if TYPE_CHECKING:
+    from bench.session import Run, Session
 
 
 class Storage:
@@ -24,6 +26,8 @@ class Storage:
         return None
 
     def measure(self, run: Run, options: None) -> dict:
+        from bench.storage import section as storage
+
         return storage.section(run.conn, [v.name for v in run.variants])
 
     def show(self, section: dict, session: Session) -> None:

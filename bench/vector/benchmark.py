@@ -5,6 +5,7 @@ verdict, written as the `vector` section of a run's results.json."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from rich.console import Console
@@ -13,10 +14,11 @@ from rich.table import Table
 from bench.core.errors import BenchError, UsageError
 from bench.core.options import known_variants
 from bench.judge import text as txt
-from bench.session import Run, Session
 from bench.vector import configs
-from bench.vector import run as vector_run
-from bench.vector.run import VectorOptions
+
+if TYPE_CHECKING:  # the measuring modules load when the command measures: `bench --help` stays fast
+    from bench.session import Run, Session
+    from bench.vector.run import VectorOptions
 
 
 def known_configs(_ctx, _param, names: tuple[str, ...]) -> tuple[str, ...]:
@@ -61,12 +63,16 @@ class Vector:
         return command
 
     def options(self, values: dict) -> VectorOptions:
+        from bench.vector.run import VectorOptions
+
         return VectorOptions(configs=tuple(values["config_names"]), targets=tuple(values["targets"]),
                              queries=values["queries"], clients=tuple(sorted(set(values["clients"]) | {1})),
                              rounds=values["rounds"], filtered_queries=values["filtered_queries"],
                              filtered=not values["no_filtered"], rls=not values["no_rls"], source=values["source"])
 
     def measure(self, run: Run, options: VectorOptions) -> dict:
+        from bench.vector import run as vector_run
+
         if options.source and options.source not in {v.name for v in run.variants}:
             raise BenchError(f"--source {options.source} is not among the seeded variants chosen")
         return vector_run.run(run.conn, run.dsn, run.variants, options, note=run.session.note)
@@ -75,6 +81,8 @@ class Vector:
         print_section(section, session.out)
 
     def problems(self, section: dict, file: Path) -> list[str]:
+        from bench.vector import run as vector_run
+
         lines = []
         failed, leaked = vector_run.errors(section), vector_run.leaks(section)
         if failed:
