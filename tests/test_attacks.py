@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 from contextlib import contextmanager
+from itertools import groupby
 
 import psycopg
 import pytest
@@ -95,6 +96,12 @@ def test_review_findings_are_detected(findings, attack_id):
 def test_every_attack_has_an_expected_review_outcome():
     assert REVIEW_SUCCEEDS | REVIEW_HOLDS | REVIEW_NOT_APPLICABLE == set(attacks.ATTACKS)
     assert not (REVIEW_SUCCEEDS & REVIEW_HOLDS)
+
+
+def test_attacks_register_family_by_family_in_families_order():
+    # each attack lives in one family file of bench/security/attacks/, and they run family by family
+    families = [getattr(a.run, "func", a.run).__module__ for a in attacks.ATTACKS.values()]
+    assert [family for family, _ in groupby(families)] == [f"{attacks.__name__}.{f}" for f in attacks.FAMILIES]
 
 
 def test_review_refresh_is_open_to_users_but_fails(findings):

@@ -1,4 +1,4 @@
-"""The security claim: run every attack of bench/security/attacks.py against each live variant
+"""The security claim: run every attack of bench/security/attacks/ against each live variant
 (as API users, rolled back) and judge: a variant that claims to be secure is confirmed
 only if no attack succeeds. Functional defects (e.g. viewers losing their dashboards)
 are reported with the findings but are not attacks."""
