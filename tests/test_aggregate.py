@@ -20,7 +20,7 @@ LOW = verdicts.targets()["query_speedup"]["low"]
 
 
 def test_the_default_rounds_are_enough_to_judge():
-    assert ROUNDS == verdicts.targets()["min_rounds"] == 5
+    assert ROUNDS >= verdicts.targets()["min_rounds"] == 5
 
 
 def judge(speed: dict[str, dict[str, float]], *, noise: float = 0.03, seed: int = 0, errors=(),

@@ -1,9 +1,11 @@
-"""Latency statistics: HDR histograms (every request, microseconds) and bootstrap
-confidence intervals over rounds (numpy). A round is the unit of replication: the
-requests inside one round share cache state and machine noise, so resampling single
-requests would make intervals look tighter than the evidence allows. An aggregate over
-scenarios also resamples the scenarios (hierarchical bootstrap): one scenario must not
-carry a claim about queries in general (docs/decisions.md).
+"""Latency statistics: HDR histograms (every request, microseconds) and confidence
+intervals at the level where the variance is (docs/decisions.md, "Repetition where the
+variance is"). Requests inside one round share cache state and machine noise, and rounds
+inside one run share its connections and planner statistics, so the unit of replication
+is the run when there are several (a t interval over run means), the round otherwise (a
+bootstrap over rounds, which covers only the noise between rounds of one run). An
+aggregate over scenarios also resamples the scenarios (hierarchical bootstrap): one
+scenario must not carry a claim about queries in general.
 """
 
 from __future__ import annotations
@@ -55,9 +57,50 @@ class Interval:
     low: float
     high: float
     samples: int  # rounds behind it
+    runs: int | None = None  # independent runs the interval rests on (None: rounds of one run)
 
     def as_dict(self) -> dict:
-        return {"estimate": self.estimate, "low": self.low, "high": self.high, "rounds": self.samples}
+        out = {"estimate": self.estimate, "low": self.low, "high": self.high, "rounds": self.samples}
+        return out if self.runs is None else {**out, "runs": self.runs}
+
+
+def run_means(values, runs) -> np.ndarray:
+    """The mean of each run's rounds, in run order (`runs`: the run of each value)."""
+    values, runs = np.asarray(values, float), np.asarray(runs)
+    return np.array([values[runs == r].mean() for r in sorted(set(runs.tolist()))])
+
+
+def _t_interval(values: np.ndarray) -> tuple[float, float, float]:
+    """Mean and 95% t interval of independent values (n >= 2)."""
+    from scipy.stats import t
+
+    n = len(values)
+    mean = float(values.mean())
+    half = float(t.ppf(1 - (1 - CONFIDENCE) / 2, n - 1)) * float(values.std(ddof=1)) / np.sqrt(n)
+    return mean, mean - half, mean + half
+
+
+def ratio_over_runs(numerator, denominator, runs) -> Interval:
+    """Ratio of a variant's to baseline's latency (per-round medians of both, paired
+    rounds), judged over runs: each run's ratio of means, a t interval on their logs.
+    With one run it falls back to the bootstrap over its rounds (bootstrap_ratio)."""
+    runs = list(runs) if runs is not None and len(runs) == len(numerator) else [0] * len(numerator)
+    count = len(set(runs))
+    if count < 2:
+        return bootstrap_ratio(numerator, denominator)
+    logs = np.log(run_means(numerator, runs) / run_means(denominator, runs))
+    mean, low, high = _t_interval(logs)
+    return Interval(float(np.exp(mean)), float(np.exp(low)), float(np.exp(high)), len(numerator), count)
+
+
+def mean_over_runs(values, runs) -> Interval:
+    """Mean latency judged over runs (t interval of run means); one run: bootstrap_mean."""
+    runs = list(runs) if runs is not None and len(runs) == len(values) else [0] * len(values)
+    count = len(set(runs))
+    if count < 2:
+        return bootstrap_mean(values)
+    mean, low, high = _t_interval(run_means(values, runs))
+    return Interval(float(np.asarray(values, float).mean()), low, high, len(values), count)
 
 
 def bootstrap_ratio(numerator: np.ndarray, denominator: np.ndarray, *, seed: int = 0) -> Interval:
@@ -120,24 +163,28 @@ def _paired(numerators: list, denominators: list) -> np.ndarray:
 
 
 def hierarchical_geomean_ratio(numerators: list, denominators: list, *, seed: int = 0,
-                               resamples: int = BOOTSTRAP_RESAMPLES) -> Interval:
+                               resamples: int = BOOTSTRAP_RESAMPLES, rounds: int | None = None,
+                               runs: int | None = None) -> Interval:
     """The geometric mean over scenarios of mean(numerator) / mean(denominator) (e.g. per
     round medians of a variant and of baseline), with an interval covering the spread
     between scenarios (the catalog as a sample of the app's queries) and the noise between
-    rounds: t interval on the log scale from a hierarchical bootstrap's standard error."""
+    rounds: t interval on the log scale from a hierarchical bootstrap's standard error.
+    Given per-run values instead of per-round ones, the inner level is the run; `rounds`
+    and `runs` then say what the interval rests on."""
     series = _paired(numerators, denominators)
     s, n = series.shape[0], series.shape[1]
     logs = np.log(series[:, :, 0].mean(axis=1) / series[:, :, 1].mean(axis=1))
     estimate = float(logs.mean())
     if s < 2 or n < 2:
-        return Interval(float(np.exp(estimate)), float("-inf"), float("inf"), n)
+        return Interval(float(np.exp(estimate)), float("-inf"), float("inf"), rounds or n, runs)
     _, means = hierarchical_means(series, resamples=resamples, seed=seed)
     low, high = _t_bounds(estimate, np.log(means[..., 0] / means[..., 1]).mean(axis=1), s)
-    return Interval(float(np.exp(estimate)), float(np.exp(low)), float(np.exp(high)), n)
+    return Interval(float(np.exp(estimate)), float(np.exp(low)), float(np.exp(high)), rounds or n, runs)
 
 
 def hierarchical_weighted_mean(values: list, weights, *, seed: int = 0,
-                               resamples: int = BOOTSTRAP_RESAMPLES) -> Interval:
+                               resamples: int = BOOTSTRAP_RESAMPLES, rounds: int | None = None,
+                               runs: int | None = None) -> Interval:
     """The weighted mean over scenarios of each scenario's mean over rounds (e.g. per-round
     mean latency), with the same two-level interval as hierarchical_geomean_ratio on the
     linear scale; a drawn scenario brings its weight."""
@@ -147,8 +194,8 @@ def hierarchical_weighted_mean(values: list, weights, *, seed: int = 0,
     estimate = float(w @ series[:, :, 0].mean(axis=1) / w.sum())
     s = len(w)
     if s < 2 or n < 2:
-        return Interval(estimate, float("-inf"), float("inf"), n)
+        return Interval(estimate, float("-inf"), float("inf"), rounds or n, runs)
     picked, means = hierarchical_means(series, resamples=resamples, seed=seed)
     boot = (w[picked] * means[..., 0]).sum(axis=1) / w[picked].sum(axis=1)
     low, high = _t_bounds(estimate, boot, s)
-    return Interval(estimate, low, high, n)
+    return Interval(estimate, low, high, rounds or n, runs)

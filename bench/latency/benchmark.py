@@ -28,8 +28,12 @@ class Latency:
 
     def click_options(self, command):
         for option in reversed([
-            click.option("--rounds", type=click.IntRange(1, 1000), default=5, show_default=True,
-                         help="Interleaved rounds (A B C, B C A, ...); verdicts need at least 5."),
+            click.option("--rounds", type=click.IntRange(1, 1000), default=6, show_default=True,
+                         help="Interleaved rounds (A B C, B C A, ...) in all, spread over the runs; verdicts need "
+                              "at least 5."),
+            click.option("--runs", type=click.IntRange(1, 100), default=3, show_default=True,
+                         help="Independent runs (new connections, fresh ANALYZE, warm-up each); intervals are over "
+                              "runs when there are two or more."),
             click.option("--requests", type=click.IntRange(1, 10**7), default=60, show_default=True,
                          help="Requests per scenario, variant and round."),
             click.option("--concurrency", type=click.IntRange(1, 1000), default=4, show_default=True,

@@ -1,6 +1,10 @@
 """The asyncpg latency runner: `bench run latency`.
 
-For each round, scenario and variant (the variant order rotates every round: A B C,
+The rounds are spread over independent runs (docs/decisions.md, "Repetition where the
+variance is"): each run opens new connections (new backends: cold plan and catalog
+caches), runs ANALYZE on every variant (fresh planner statistics: ANALYZE samples rows at
+random, so plans can differ between deployments of the same data), warms up, then runs
+its rounds. For each round, scenario and variant (the variant order rotates every round: A B C,
 B C A, C A B, so cache state and machine noise hit every side alike), one batch of
 requests with the same parameter sequence for every variant. Closed loop: C connections
 each send the next request when the last one returns. Open loop: requests are due at a
@@ -38,13 +42,19 @@ MAX_ERROR_SAMPLES = 3
 
 @dataclass(frozen=True)
 class LatencyConfig:
-    rounds: int = 5
+    rounds: int = 6  # in all, spread over the runs
+    runs: int = 3  # independent runs (new connections, ANALYZE, warm-up); at most `rounds`
     requests: int = 60  # per scenario, variant and round
     concurrency: int = 4
     warmup: int = 20  # unrecorded requests per scenario and variant before round 1
     mode: str = "closed"  # or "open"
     rate: float = 100.0  # requests per second in open mode
     seed: int = 1
+
+    def run_of_round(self) -> list[int]:
+        """The run each round belongs to: rounds spread as evenly as they go (7 over 3: 3, 2, 2)."""
+        runs = max(1, min(self.runs, self.rounds))
+        return [r for r in range(runs) for _ in range(self.rounds // runs + (r < self.rounds % runs))]
 
 
 @dataclass
@@ -53,6 +63,8 @@ class Cell:
     histogram: object = field(default_factory=stats.new_histogram)
     round_medians_ms: list[float] = field(default_factory=list)
     round_means_ms: list[float] = field(default_factory=list)
+    round_runs: list[int] = field(default_factory=list)  # the run of each round
+    round_histograms: list = field(default_factory=list)  # one HDR per round: tails per round for bench compare
     seconds: float = 0.0
     errors: int = 0
     error_samples: list[str] = field(default_factory=list)
@@ -232,31 +244,54 @@ def cells_for(scenarios: list[Scenario], variants: list[Variant]) -> dict[tuple[
 
 async def measure(dsn: str, variants: list[Variant], scenarios: list[Scenario], population, config: LatencyConfig,
                   progress=None, on_round=None) -> dict[tuple[str, str], Cell]:
-    """Warm-up, the interleaved rounds, then plans. `on_round(cells, rounds_done)` runs
-    after each complete round (untimed), e.g. to save what is measured so far. A lost
-    connection raises ConnectionLost."""
+    """The runs (each: connect, ANALYZE, warm-up, its rounds), then plans. `on_round(cells,
+    rounds_done)` runs after each complete round (untimed), e.g. to save what is measured
+    so far. A lost connection raises ConnectionLost."""
     cells = cells_for(scenarios, variants)
-    conns = await _connect(dsn, config.concurrency)
+    run_of = config.run_of_round()
     try:
-        await _warm_up(conns, cells, variants, scenarios, population, config)
-        counters = await statements(conns[0])
-        for round_no in range(config.rounds):
-            counters = await _round(conns, cells, round_no, variants, scenarios, population, config, counters,
-                                    progress)
-            if on_round:
-                on_round(cells, round_no + 1)
-        for scenario in scenarios:  # after the rounds, so no plan warms a cache for one side
-            for variant in variants:
-                if (scenario.name, variant.name) in cells:
-                    cells[(scenario.name, variant.name)].plan = await explain(conns[0], scenario, variant, population,
-                                                                              config.seed)
+        for run in sorted(set(run_of)):
+            await _one_run(dsn, cells, [n for n, r in enumerate(run_of) if r == run], run, variants, scenarios,
+                           population, config, progress, on_round)
+        conns = await _connect(dsn, 1)
+        try:
+            for scenario in scenarios:  # after the rounds, so no plan warms a cache for one side
+                for variant in variants:
+                    if (scenario.name, variant.name) in cells:
+                        cells[(scenario.name, variant.name)].plan = await explain(conns[0], scenario, variant,
+                                                                                  population, config.seed)
+        finally:
+            await _close(conns)
     except Exception as exc:
         if lost(exc):
             raise _as_lost(exc) from None
         raise
+    return cells
+
+
+async def _one_run(dsn: str, cells, round_numbers: list[int], run: int, variants, scenarios, population,
+                   config: LatencyConfig, progress, on_round) -> None:
+    conns = await _connect(dsn, config.concurrency)
+    try:
+        await analyze(conns[0], variants)
+        await _warm_up(conns, cells, variants, scenarios, population, config)
+        counters = await statements(conns[0])
+        for round_no in round_numbers:
+            counters = await _round(conns, cells, round_no, run, variants, scenarios, population, config, counters,
+                                    progress)
+            if on_round:
+                on_round(cells, round_no + 1)
     finally:
         await _close(conns)
-    return cells
+
+
+async def analyze(conn: asyncpg.Connection, variants: list[Variant]) -> None:
+    """Fresh planner statistics for every variant's schema, as a new deployment gets."""
+    for variant in variants:
+        tables = await conn.fetch("SELECT quote_ident(schemaname) || '.' || quote_ident(relname) AS name "
+                                  "FROM pg_stat_user_tables WHERE schemaname = $1 ORDER BY relname", variant.name)
+        for row in tables:
+            await conn.execute(f"ANALYZE {row['name']}")
 
 
 async def _warm_up(conns, cells, variants, scenarios, population, config: LatencyConfig) -> None:
@@ -268,8 +303,8 @@ async def _warm_up(conns, cells, variants, scenarios, population, config: Latenc
                 await closed_loop(conns, requests_for(scenario, variant, population, rng, config.warmup), None)
 
 
-async def _round(conns, cells, round_no: int, variants, scenarios, population, config: LatencyConfig, counters,
-                 progress):
+async def _round(conns, cells, round_no: int, run: int, variants, scenarios, population, config: LatencyConfig,
+                 counters, progress):
     """One batch per scenario and variant, the variant order rotated; returns the latest
     pg_stat_statements snapshot."""
     order = variants[round_no % len(variants):] + variants[:round_no % len(variants)]
@@ -289,11 +324,15 @@ async def _round(conns, cells, round_no: int, variants, scenarios, population, c
             if counters is not None:  # between batches, untimed
                 previous, counters = counters, await statements(conns[0])
                 cell.add_statements(previous, counters or {})
+            this_round = stats.new_histogram()
             for value in latencies:
                 stats.record(cell.histogram, value)
+                stats.record(this_round, value)
             if latencies:
                 cell.round_medians_ms.append(float(np.median(latencies)) / 1000)
                 cell.round_means_ms.append(float(np.mean(latencies)) / 1000)
+                cell.round_runs.append(run)
+                cell.round_histograms.append(this_round)
             if progress:
                 progress()
     return counters

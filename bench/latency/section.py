@@ -7,8 +7,6 @@ import asyncio
 import dataclasses
 import signal
 
-import numpy as np
-
 from bench.core.errors import ConnectionLost
 from bench.core.schema import REFERENCE, Variant
 from bench.judge import results, stats, verdicts
@@ -96,6 +94,7 @@ def _result(scenario: Scenario, variant: Variant, cell: runner.Cell | None) -> d
         "latency": stats.summary(cell.histogram, cell.seconds), "errors": cell.errors,
         "error_samples": list(cell.error_samples), "rows_returned": cell.rows,
         "round_medians_ms": list(cell.round_medians_ms), "round_means_ms": list(cell.round_means_ms),
+        "round_runs": list(cell.round_runs), "round_hdr": [stats.encode(h) for h in cell.round_histograms],
         "hdr": stats.encode(cell.histogram), "explain": dict(plan),
         "pg_stat_statements": cell.statement_totals(plan.get("query_id")),
     }
@@ -115,14 +114,16 @@ def _cell(results: list[dict], scenario: str, variant: str) -> dict | None:
 
 
 def _comparable(a: dict | None, b: dict | None) -> bool:
-    """Both sides measured, error-free, with paired rounds."""
+    """Both sides measured, error-free, with paired rounds (the same rounds of the same runs)."""
     return bool(a and b and not a["errors"] and not b["errors"] and a["round_medians_ms"]
-                and len(a["round_medians_ms"]) == len(b["round_medians_ms"]))
+                and len(a["round_medians_ms"]) == len(b["round_medians_ms"])
+                and a.get("round_runs") == b.get("round_runs"))
 
 
 def compare(results: list[dict], scenarios: list[Scenario], variants: list[Variant]) -> list[dict]:
-    """Per scenario, each variant's median latency against baseline's, with a bootstrap CI:
-    the time reduction, the speed ratio beside it, and whether it is slower beyond noise."""
+    """Per scenario, each variant's median latency against baseline's, with its interval
+    over runs (stats.ratio_over_runs): the time reduction, the speed ratio beside it, and
+    whether it is slower beyond noise."""
     out = []
     for variant in variants:
         if variant.name == REFERENCE:
@@ -133,7 +134,7 @@ def compare(results: list[dict], scenarios: list[Scenario], variants: list[Varia
                 out.append({"scenario": scenario.name, "variant": variant.name, "comparable": False,
                             "reason": _why_not(mine, base)})
                 continue
-            ratio = stats.bootstrap_ratio(np.array(mine["round_medians_ms"]), np.array(base["round_medians_ms"]))
+            ratio = stats.ratio_over_runs(mine["round_medians_ms"], base["round_medians_ms"], mine.get("round_runs"))
             gain = verdicts.improvement(ratio)
             out.append({"scenario": scenario.name, "variant": variant.name, "comparable": True,
                         "median_ratio": ratio.as_dict(), "improvement": gain.as_dict(),
@@ -187,15 +188,17 @@ def _speedup_verdict(results: list[dict], comparisons: list[dict], scenarios: li
         return verdicts.verdict_record("query_speedup", variant.name, verdicts.NOT_MEASURED, {},
                                        "no scenario measured on both sides without errors")
     rows = [_speedup_row(_comparison(comparisons, s.name, variant.name), s) for s, _, _ in pairs]
-    ratio = stats.hierarchical_geomean_ratio([a["round_medians_ms"] for _, a, _ in pairs],
-                                             [b["round_medians_ms"] for _, _, b in pairs])
+    rounds, runs = _replication(pairs[0][1])
+    ratio = stats.hierarchical_geomean_ratio([_series(a, "round_medians_ms") for _, a, _ in pairs],
+                                             [_series(b, "round_medians_ms") for _, _, b in pairs],
+                                             rounds=rounds, runs=runs)
     gain, speed = verdicts.improvement(ratio), verdicts.speed_ratio(ratio)
     share = verdicts.scenario_share("query_speedup", [r["verdict"] for r in rows])
     regressions = [r["scenario"] for r in rows if r["regression"]]
     verdict = verdicts.aggregate_verdict("query_speedup", verdicts.at_least(gain, target["low"]), share, regressions)
     far = verdicts.far_beyond_speed("query_speedup")
     notes = _scenario_notes(share, regressions, [r["scenario"] for r in rows if r["far_beyond"]], far)
-    notes.append(f"geometric mean over {len(rows)} scenarios; {AGGREGATE_INTERVAL}")
+    notes.append(f"geometric mean over {len(rows)} scenarios; {aggregate_interval(runs)}")
     if speed.low >= far:
         notes.insert(0, f"the aggregate itself is far beyond the claim (≥ {far:.0f}× as fast)")
     elif gain.low > target["high"]:
@@ -208,8 +211,28 @@ def _speedup_verdict(results: list[dict], comparisons: list[dict], scenarios: li
     return record
 
 
-AGGREGATE_INTERVAL = ("interval resamples scenarios, then rounds in each: it covers the spread between scenarios "
-                      "and between rounds of this run, not between runs")
+def aggregate_interval(runs: int | None) -> str:
+    """What an aggregate's interval covers, in a verdict's note."""
+    if runs:
+        return (f"interval resamples scenarios, then runs in each ({runs} runs, each with new connections, fresh "
+                "ANALYZE and its own warm-up): it covers the spread between scenarios and between runs")
+    return ("interval resamples scenarios, then rounds in each: it covers the spread between scenarios and between "
+            "rounds of one run, not between runs")
+
+
+def _replication(cell: dict) -> tuple[int, int | None]:
+    """(rounds, runs) behind a cell's figures; runs is None for a single run."""
+    runs = len(set(cell.get("round_runs") or [0]))
+    return len(cell["round_medians_ms"]), (runs if runs > 1 else None)
+
+
+def _series(cell: dict, key: str) -> list[float]:
+    """A cell's per-run means of `key` when it has several runs (the unit of replication),
+    else its per-round values."""
+    if _replication(cell)[1]:
+        return stats.run_means(cell[key], cell["round_runs"]).tolist()
+    return list(cell[key])
+
 
 
 def _speedup_row(comp: dict, scenario: Scenario) -> dict:
@@ -239,12 +262,14 @@ def _avg_latency_verdict(results: list[dict], comparisons: list[dict], scenarios
         return verdicts.verdict_record("avg_latency", variant.name, verdicts.NOT_MEASURED, {})
     max_ms = verdicts.targets()["avg_latency"]["max_ms"]
     rows = [_avg_row(s, c, _comparison(comparisons, s.name, variant.name), max_ms) for s, c in cells]
-    interval = stats.hierarchical_weighted_mean([c["round_means_ms"] for _, c in cells], [s.weight for s, _ in cells])
+    rounds, runs = _replication(cells[0][1])
+    interval = stats.hierarchical_weighted_mean([_series(c, "round_means_ms") for _, c in cells],
+                                                [s.weight for s, _ in cells], rounds=rounds, runs=runs)
     share = verdicts.scenario_share("avg_latency", [r["verdict"] for r in rows])
     regressions = [r["scenario"] for r in rows if r["regression"]]
     verdict = verdicts.aggregate_verdict("avg_latency", verdicts.at_most(interval, max_ms), share, regressions)
     notes = _scenario_notes(share, regressions, [], None)
-    notes.append(f"weighted mean over {len(cells)} scenarios; {AGGREGATE_INTERVAL}")
+    notes.append(f"weighted mean over {len(cells)} scenarios; {aggregate_interval(runs)}")
     if errors:
         verdict = verdicts.INCONCLUSIVE
         notes.append(f"{errors} failed requests not in the mean")
@@ -257,7 +282,7 @@ def _avg_latency_verdict(results: list[dict], comparisons: list[dict], scenarios
 
 
 def _avg_row(scenario: Scenario, cell: dict, comp: dict, max_ms: float) -> dict:
-    mean = stats.bootstrap_mean(cell["round_means_ms"])
+    mean = stats.mean_over_runs(cell["round_means_ms"], cell.get("round_runs"))
     return {"scenario": scenario.name, "kind": scenario.kind, "mean_ms": mean.as_dict(),
             "verdict": verdicts.at_most(mean, max_ms), "regression": bool(comp.get("regression"))}
 

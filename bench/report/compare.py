@@ -149,16 +149,23 @@ class CellChange:
 
 
 def round_series(cell: dict, metric: d.Metric) -> tuple[list[float] | None, str]:
-    """A figure's own per-round values, or why there are none. The registry's first
-    series is the metric's own; later ones (p95 from round medians) are stand-ins that
-    would let a slower tail pass with a flat median, so they are not used."""
+    """A figure's own values per replicate, or why there are none: per run (the mean of
+    its rounds) when the cell has several runs, since rounds of one run share its
+    connections and planner statistics; per round otherwise. The registry's first series
+    is the metric's own; later ones (p95 from round medians) are stand-ins that would let
+    a slower tail pass with a flat median, so they are not used."""
     own = metric.rounds[0]
+    values = None
     if cell.get(own):
-        return cell[own], ""
-    percentile = _percentile(metric.key)
-    if percentile is not None and cell.get("round_hdr"):
-        return [stats.decode(h).get_value_at_percentile(percentile) / 1000 for h in cell["round_hdr"]], ""
-    return None, "no per-round values"
+        values = cell[own]
+    elif (percentile := _percentile(metric.key)) is not None and cell.get("round_hdr"):
+        values = [stats.decode(h).get_value_at_percentile(percentile) / 1000 for h in cell["round_hdr"]]
+    if values is None:
+        return None, "no per-round values"
+    runs = cell.get("round_runs")
+    if runs and len(runs) == len(values) and len(set(runs)) > 1:
+        return stats.run_means(values, runs).tolist(), ""
+    return values, ""
 
 
 def _percentile(key: str) -> float | None:
