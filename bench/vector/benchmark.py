@@ -75,7 +75,9 @@ class Vector:
 
         if options.source and options.source not in {v.name for v in run.variants}:
             raise BenchError(f"--source {options.source} is not among the seeded variants chosen")
-        return vector_run.run(run.conn, run.dsn, run.variants, options, note=run.session.note)
+        with run.session.progress("vector", vector_run.configs_to_measure(options), "indexes") as index_done:
+            return vector_run.run(run.conn, run.dsn, run.variants, options, note=run.session.note,
+                                  index_done=index_done)
 
     def show(self, section: dict, session: Session) -> None:
         print_section(section, session.out)

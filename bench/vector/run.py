@@ -38,6 +38,10 @@ class VectorOptions:
     prepass_queries: int = 100
 
 
+def configs_to_measure(options: VectorOptions) -> int:
+    return len(catalog_mod.load().named(list(options.configs)))
+
+
 @dataclass
 class Timer:
     phases: dict = field(default_factory=dict)
@@ -47,7 +51,9 @@ class Timer:
 
 
 def run(conn: psycopg.Connection, dsn: str, variants: list[Variant], options: VectorOptions, note=print,
-        catalog: Catalog | None = None) -> dict:
+        catalog: Catalog | None = None, index_done=lambda: None) -> dict:
+    """The vector section. `index_done()` is called once per index configuration measured
+    (progress: `configs_to_measure(options)` of them)."""
     began = time.perf_counter()
     timer = Timer()
     catalog = catalog or catalog_mod.load()
@@ -110,6 +116,7 @@ def run(conn: psycopg.Connection, dsn: str, variants: list[Variant], options: Ve
                                   for r in filtered_rows if r.get("config") == first and not r.get("same_index_as")]
                 note(f"vector: {config.name} is the same index as {first} at {scratch.rows:,} rows; measured once"
                      + (f" (they differ from {differ:,} rows)" if differ else ""))
+                index_done()
                 continue
             built[bkey] = config.name
             predicate = f"id <> -{number}"  # true for every row: lets kept indexes coexist (configs.index_ddl)
@@ -151,6 +158,7 @@ def run(conn: psycopg.Connection, dsn: str, variants: list[Variant], options: Ve
                     and (config.name == reference or reference in kept)
                 info["kept_for_interleaved_phase"] = keep
                 indexes.append(info)
+                index_done()
             finally:
                 if keep:
                     kept[config.name] = (config, sql)
