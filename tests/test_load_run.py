@@ -8,7 +8,6 @@ import csv
 import os
 import signal
 import time
-import uuid
 from pathlib import Path
 
 import psutil
@@ -17,7 +16,7 @@ import pytest
 
 from bench import cli
 from bench import session as sessions
-from bench.core import config
+from bench.core import config, cpus
 from bench.core import schema as schemas
 from bench.judge import results, verdicts
 from bench.loadtest import locust, tenancy
@@ -25,7 +24,7 @@ from bench.loadtest import options as load_options
 from bench.loadtest.benchmark import LOAD, LoadOptions
 from scenarios import all_scenarios
 from seed import checks
-from tests.conftest import TEST_KEY, seed_tiny
+from tests.conftest import clone, drop
 
 RUN = ["--workers", "2", "--steps", "12,24", "--step-seconds", "3", "--warmup-seconds", "2",
        "--think", "0.05-0.15", "--pool-size", "4"]  # 2 steps x 5 s = a 10-second run per variant
@@ -33,27 +32,11 @@ RUN_BOUND_S = 3 * (10 + locust.STARTUP_SECONDS)  # the harness's own bound: the 
 
 
 @pytest.fixture(scope="module")
-def load_dsn(pg_server, template_db):
-    """A tiny dataset of this module's own: the load writes (inserts, updates, archives)."""
-    from bench.core import crypto as secrets
-
-    name = f"load_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(pg_server.admin_dsn, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_db}"')
-    old = os.environ.get(secrets.KEY_ENV)
-    os.environ[secrets.KEY_ENV] = TEST_KEY
-    secrets.key.cache_clear()
-    try:
-        seed_tiny(pg_server.dsn(name))
-    finally:
-        if old is None:
-            os.environ.pop(secrets.KEY_ENV, None)
-        else:
-            os.environ[secrets.KEY_ENV] = old
-        secrets.key.cache_clear()
+def load_dsn(pg_server, tiny_template):
+    """A copy of the tiny dataset of this module's own: the load writes (inserts, updates, archives)."""
+    name = clone(pg_server, tiny_template)
     yield pg_server.dsn(name)
-    with psycopg.connect(pg_server.admin_dsn, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    drop(pg_server, name)
 
 
 @pytest.fixture
@@ -128,6 +111,14 @@ def test_the_run_stops_by_itself_within_its_bound_and_leaves_no_process(tiny_run
         for s in mine:
             assert s["users_running"] == s["users"] and s["requests"] > 0 and s["rps"] > 0
             assert s["p95_ms"] is not None and s["pool"]["size_per_process"] == 4 and s["pool"]["processes"] == 2
+            # the step's p95 and its interval come from every request of its window (HDR, both workers)
+            assert s["requests"] == sum(sc[k] for sc in s["scenarios"] for k in ("ok", "error", "known", "leak"))
+            interval = s["p95_interval"]
+            assert s["requests"] >= 72 and interval["low_ms"] <= s["p95_ms"] <= interval["high_ms"], interval
+            assert s["client"]["processes"] == 3 and s["client"]["cpu_max_percent"] is not None  # 2 workers + master
+    # --dsn: an external server's processes are not ours to pin
+    layout = load["config"]["cpu_layout"]
+    assert not layout["pinned"] and "external server" in layout["reason"] and layout["load_cpus"] is None
 
 
 @pytest.mark.timeout(400)
@@ -235,3 +226,39 @@ def test_a_run_that_overruns_its_budget_is_stopped_and_reported(load_dsn, tmp_pa
     assert code == 1
     (run,) = section["runs"]
     assert run["status"] == "timed out" and any(e["event"] == "timed out" for e in run["events"])
+
+
+@pytest.mark.timeout(200)
+def test_the_server_and_the_load_generator_run_pinned_apart_and_the_server_gets_its_cpus_back(
+        pg_server, load_dsn, tmp_path, no_leftovers):
+    if pg_server.embedded is None:
+        pytest.skip("an external server (BENCH_DSN): its processes are not ours to pin")
+    if len(os.sched_getaffinity(0)) < 2:
+        pytest.skip("one CPU: nothing to split (the run records it as not pinned)")
+    settings = config.Settings(dsn=None, data_dir=pg_server.embedded.home, port=pg_server.embedded.port)
+    session = sessions.Session(settings, *sessions.consoles(), _dsn=load_dsn)  # the embedded test server
+    postmaster = psutil.Process(session.postmaster_pid())
+    original = sorted(postmaster.cpu_affinity())
+    server_cpus, load_cpus = cpus.split(original)
+    seen = []
+
+    def observer(event, launch, done):  # read the real affinities while the load runs
+        if event == "step":
+            seen.append({"postmaster": postmaster.cpu_affinity(),
+                         "backends": {tuple(c.cpu_affinity()) for c in postmaster.children()},
+                         "locust": {tuple(psutil.Process(p.pid).cpu_affinity()) for p in launch.processes}})
+
+    values = load_options.resolve({"bench_steps": "4,8", "bench_step_seconds": "3", "bench_warmup_seconds": "1",
+                                   "bench_think": "0.05-0.1", "bench_pool_size": "3"})
+    section, _run = sessions.measure(session, LOAD, LoadOptions(values, workers=1, observer=observer), ["hardened"],
+                                     str(tmp_path))
+    layout = section["config"]["cpu_layout"]
+    assert layout["pinned"] and (layout["server_cpus"], layout["load_cpus"]) == (server_cpus, load_cpus)
+    assert len(seen) == 2, seen
+    for s in seen:
+        assert s["postmaster"] == server_cpus and s["backends"] == {tuple(server_cpus)}
+        assert s["locust"] == {tuple(load_cpus)}  # the master and its worker
+    assert sorted(postmaster.cpu_affinity()) == original
+    assert all(sorted(c.cpu_affinity()) == original for c in postmaster.children())
+    for step in section["steps"]:
+        assert step["client"]["cpus"] == load_cpus and step["client"]["cpus_share_percent"] is not None and step["client"]["cpus_busy_percent"] is not None

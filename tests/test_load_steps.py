@@ -8,16 +8,28 @@ import pytest
 
 from bench.core.errors import BenchError
 from bench.judge import verdicts
+import os
+import subprocess
+import sys
+
+import numpy as np
+import psutil
+
+from bench.core import cpus
+from bench.judge import stats
 from bench.loadtest import locust, options, personas, steps, tenancy
 from scenarios import all_scenarios
 
 SLO = steps.Slo(p95_ms=100.0, max_failure_ratio=0.01)
 
 
-def step(users, p95, failures=0.0, requests=1000, **extra):
+def step(users, p95, failures=0.0, requests=1000, interval=None, **extra):
+    """A measured step; `interval` (low, high) of its p95, else the p95 itself at both ends."""
     record = {"variant": extra.pop("variant", "x"), "users": users, "p95_ms": p95, "failure_ratio": failures,
               "requests": requests, "users_running": users, "pool": {"wait_share": 0.0, "service_mean_ms": 1.0},
               "client": {"bound": False, "cpu_max_percent": 10.0}, **extra}
+    if interval:
+        record["p95_interval"] = {"low_ms": interval[0], "high_ms": interval[1]}
     record["judgement"] = steps.judge(record, SLO)
     return record
 
@@ -30,7 +42,7 @@ def test_a_breach_step_is_detected_on_a_synthetic_series():
     run = series([(10, 20, 0), (20, 45, 0), (50, 90, 0.002), (100, 130, 0), (200, 400, 0)])
     held = [s["judgement"]["held"] for s in run]
     assert held == [True, True, True, False, False]
-    assert run[3]["judgement"]["reasons"] == ["p95 130 ms >= 100 ms"] and not run[3]["judgement"]["clear"]
+    assert run[3]["judgement"]["reasons"] == ["p95 130 ms [130, 130] >= 100 ms"] and not run[3]["judgement"]["clear"]
     assert run[4]["judgement"]["clear"]  # 400 ms >= 2 x the SLO
     cap = steps.capacity(run)
     assert (cap["users"], cap["first_breach"], cap["at_least"]) == (50, 100, False)
@@ -51,7 +63,9 @@ def test_the_ramp_stops_after_a_clear_breach_or_two_in_a_row():
     judged = lambda pts: [s["judgement"] for s in series(pts)]  # noqa: E731
     assert steps.should_stop(judged([(10, 20, 0), (20, 40, 0)])) is None
     assert steps.should_stop(judged([(10, 20, 0), (20, 120, 0)])) is None  # marginal: one more step
-    assert "2 breached steps" in steps.should_stop(judged([(10, 20, 0), (20, 120, 0), (50, 150, 0)]))
+    assert "2 steps over the SLO" in steps.should_stop(judged([(10, 20, 0), (20, 120, 0), (50, 150, 0)]))
+    too_few = [step(u, 20, requests=5 * u, interval=(10, None))["judgement"] for u in (1, 2, 5)]
+    assert all(j["state"] == steps.UNDECIDED for j in too_few) and steps.should_stop(too_few) is None
     assert "clear breach" in steps.should_stop(judged([(10, 20, 0), (20, 250, 0)]))
     assert "clear breach" in steps.should_stop(judged([(10, 20, 0.05)]))
 
@@ -93,11 +107,16 @@ def test_refuted_when_even_the_most_favourable_reading_misses_10x():
     assert base_never_started["verdict"] == verdicts.INCONCLUSIVE
 
 
-def test_a_baseline_that_misses_the_slo_at_its_lowest_step_is_named_a_latency_finding():
+def test_a_baseline_that_breaches_at_its_lowest_step_is_latency_bound_never_a_confirmed_ratio():
     v = verdict([(20, 5, 0), (500, 80, 0), (1000, 900, 0)], [(20, 130, 0)])  # [500, 1000) vs [0, 20): > 25x
-    assert v["verdict"] == verdicts.CONFIRMED and v["figure"]["low"] == 25.0
-    assert "baseline missed the SLO at its lowest step (20 users)" in v["note"]
+    assert v["verdict"] == verdicts.INCONCLUSIVE and v["figure"]["low"] == 25.0  # the bounds alone would confirm
+    assert "baseline missed the SLO at its lowest step (20 users): latency-bound" in v["note"]
     assert "lowest step" not in verdict([(10, 5, 0), (200, 8, 0)], BASE_BREAKS_AT_20)["note"]
+    # undecided at 1 and 2 users, breached at 5: it held nothing either
+    base = [step(1, 60, interval=(20, None)), step(2, 90, interval=(40, 150)), step(5, 300, interval=(250, 400))]
+    v = steps.concurrency_verdict("hardened", steps.capacity(series([(10, 5, 0), (500, 8, 0), (1000, 900, 0)])),
+                                  steps.capacity(base), 10.0, [])
+    assert v["verdict"] == verdicts.INCONCLUSIVE and "baseline held no step decidedly" in v["note"]
 
 
 def test_the_concurrency_figure_reads_the_same_in_every_report():
@@ -105,6 +124,7 @@ def test_the_concurrency_figure_reads_the_same_in_every_report():
 
     no_baseline = verdict([(20, 5, 0), (500, 80, 0), (1000, 900, 0)], [(20, 130, 0)])
     assert figure_text(no_baseline) == "500 vs 0 users, ratio [25.0×, ∞]"  # baseline held nothing: no estimate
+    assert no_baseline["verdict"] == verdicts.INCONCLUSIVE
     untested = verdict([(10, 5, 0), (50, 5, 0), (200, 8, 0)], BASE_BREAKS_AT_20)
     assert figure_text(untested) == "≥ 200 vs 10 users, ratio ≥ 20.0× [10.0×, ∞]"
     bounded = verdict([(10, 5, 0), (50, 5, 0), (100, 300, 0)], BASE_BREAKS_AT_20)
@@ -185,7 +205,7 @@ def run_record(variant, points, status="completed", leaks=0):
 
 
 def test_section_merges_earlier_variants_and_the_report_reads_it():
-    from bench.report import pending
+    from bench.report import charts_load
 
     first = locust.build_section([run_record("baseline", BASE_BREAKS_AT_20)], {})
     assert first["verdicts"] == []
@@ -195,8 +215,108 @@ def test_section_merges_earlier_variants_and_the_report_reads_it():
     assert v["variant"] == "hardened" and "rows of another tenant" in v["note"]
     assert v["verdict"] == verdicts.INCONCLUSIVE  # >= 20 users vs [10, 20): at least 1x, no upper bound
     assert second["security"]["cross_tenant_requests"] == {"baseline": 0, "hardened": 1}
-    assert pending.load_capacity(second) == {"baseline": 10.0, "hardened": 20.0}
-    rows = pending.load_steps(second)
+    assert {v: c["users"] for v, c in charts_load.load_capacity(second).items()} == {"baseline": 10, "hardened": 20}
+    rows = charts_load.load_steps(second)
     assert {(r["variant"], r["users"]) for r in rows} == {("baseline", 10), ("baseline", 20), ("hardened", 10),
                                                           ("hardened", 20)}
     assert second["slo_ms"] == 100.0
+
+
+# ---- undecided steps, the p95 interval, a saturated generator, CPU pinning ----------------------
+def test_a_step_whose_p95_interval_straddles_the_slo_is_undecided_and_makes_the_capacity_a_range():
+    straddles = step(50, 95, interval=(80, 120))
+    assert straddles["judgement"]["state"] == steps.UNDECIDED and not straddles["judgement"]["held"]
+    assert "straddles 100 ms" in straddles["judgement"]["reasons"][0]
+    few = step(2, 10, requests=20, interval=(5, None))  # 20 requests cannot show where p95 is
+    assert few["judgement"]["state"] == steps.UNDECIDED and "cannot bound p95" in few["judgement"]["reasons"][0]
+    above = step(100, 150, interval=(120, 180))
+    assert above["judgement"]["state"] == steps.BREACH
+    base = [few, step(10, 30, interval=(25, 40)), straddles, above]
+    cap = steps.capacity(base)
+    # 2 users: vouched for by the held step above it; 50 users: inside the range [10, 100)
+    assert (cap["users"], cap["first_breach"], cap["undecided"], cap["at_least"]) == (10, 100, [50], False)
+    mine = steps.capacity(series([(10, 5, 0), (500, 8, 0), (1000, 300, 0)]))  # [500, 1000)
+    depends = steps.concurrency_verdict("hardened", mine, cap, 10.0, [])  # [500/100, 1000/10) = [5, 100)
+    assert depends["verdict"] == verdicts.INCONCLUSIVE and "straddled the SLO at 50 users" in depends["note"]
+    decided = steps.capacity([few, step(10, 30, interval=(25, 40)), step(50, 150, interval=(120, 180))])
+    assert steps.concurrency_verdict("hardened", mine, decided, 10.0, [])["verdict"] == verdicts.CONFIRMED
+
+
+def test_undecided_steps_without_a_decided_breach_leave_the_upper_bound_unknown():
+    cap = steps.capacity([step(10, 30, interval=(25, 40)), step(20, 99, interval=(85, 115))])
+    assert cap["first_breach"] is None and not cap["at_least"] and steps.bounds(cap) == (10.0, None)
+
+
+def test_a_step_where_the_load_generator_was_saturated_cannot_breach_and_stops_the_ramp():
+    saturated = {"bound": True, "cpu_max_percent": 99.0, "why": "a load process at 99% of a core"}
+    s = step(200, 400, interval=(300, 500), client=saturated)
+    assert s["judgement"]["state"] == steps.UNDECIDED and s["judgement"]["clear"]
+    assert "load generator was saturated" in s["judgement"]["reasons"][-1]
+    assert "clear breach" in steps.should_stop([step(100, 20)["judgement"], s["judgement"]])
+    cap = steps.capacity([step(100, 20), s])
+    assert cap["first_breach"] is None and cap["undecided"] == [200] and steps.bounds(cap) == (100.0, None)
+    assert step(200, 20, interval=(15, 30), client=saturated)["judgement"]["held"]  # it held even so
+
+
+def hdr_of(values_ms):
+    h = stats.new_histogram()
+    for v in values_ms:
+        stats.record(h, v * 1000)
+    return h
+
+
+def test_the_p95_interval_comes_from_the_order_statistics_of_the_hdr_histogram():
+    values = np.random.default_rng(3).exponential(20.0, 1000) + 1.0
+    ci = steps.p95_interval(hdr_of(values))
+    ordered = np.sort(values)
+    low, high = ci["ranks"]
+    assert (low, high) == (936, 964)  # Binomial(1000, 0.95): 2.5% and 97.5% quantiles
+    assert ci["low_ms"] == pytest.approx(ordered[low - 1], rel=2e-3)  # HDR keeps 3 significant digits
+    assert ci["high_ms"] == pytest.approx(ordered[high - 1], rel=2e-3)
+    assert ci["p95_ms"] == pytest.approx(np.quantile(values, 0.95), rel=1e-2)
+    assert ci["low_ms"] < ci["p95_ms"] < ci["high_ms"]
+    small = steps.p95_interval(hdr_of(values[:40]))
+    assert small["high_ms"] is None and small["low_ms"] is not None  # 40 requests: no upper bound
+    assert steps.p95_interval(stats.new_histogram())["p95_ms"] is None
+
+
+def test_the_p95_interval_covers_the_true_p95_at_least_95_percent_of_the_time():
+    rng = np.random.default_rng(11)
+    truth = np.log(20.0) + 0.8 * 1.6448536  # p95 of lognormal(log 20, 0.8), in log ms
+    low, high = steps.quantile_ranks(150)
+    samples = np.sort(rng.lognormal(np.log(20.0), 0.8, (4000, 150)), axis=1)
+    covered = (np.log(samples[:, low - 1]) <= truth) & (truth <= np.log(samples[:, high - 1]))
+    assert covered.mean() >= 0.95
+
+
+def test_the_cpus_split_between_the_server_and_the_load_generator():
+    assert cpus.split([0, 1]) == ([0], [1])
+    assert cpus.split([3, 2, 1, 0]) == ([0, 1], [2, 3])
+    assert cpus.split([0]) is None
+    with cpus.pinned_split(None) as layout:
+        assert not layout["pinned"] and "external server" in layout["reason"] and layout["load_cpus"] is None
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="one CPU: nothing to split (recorded as not pinned)")
+def test_pinning_applies_to_a_process_tree_and_its_later_children_and_is_given_back():
+    code = ("import subprocess, sys, time; c = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(30)']);"
+            " sys.stdin.readline(); d = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(30)']);"
+            " print(d.pid, flush=True); sys.stdin.readline(); c.kill(); d.kill()")
+    parent = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        root = psutil.Process(parent.pid)
+        while not root.children():
+            pass
+        original = sorted(root.cpu_affinity())
+        with cpus.pinned_split(parent.pid) as layout:
+            assert layout["pinned"] and layout["server_cpus"] == cpus.split(original)[0]
+            assert {tuple(p.cpu_affinity()) for p in cpus.process_tree(parent.pid)} == {tuple(layout["server_cpus"])}
+            parent.stdin.write("\n")
+            parent.stdin.flush()
+            later = psutil.Process(int(parent.stdout.readline()))  # forked after pinning: inherits it
+            assert later.cpu_affinity() == layout["server_cpus"]
+        assert all(sorted(p.cpu_affinity()) == original for p in cpus.process_tree(parent.pid))
+    finally:
+        parent.stdin.write("\n")
+        parent.stdin.flush()
+        parent.wait(timeout=10)

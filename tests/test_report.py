@@ -1,8 +1,10 @@
-"""`bench report` and `bench compare` on results of real tiny runs (seeded, measured on a
-throwaway PostgreSQL), and on the golden results of a real `small` run: every chart is a
-valid PNG of its declared size, the page embeds them and nothing else, summary.md holds
-the verdicts, bad files get one-line errors; compare decides every figure of a re-run and
-never passes an injected 30% slowdown as unchanged."""
+"""`bench report` and `bench compare` on results of real tiny runs (measured on a copy of
+the session's seeded tiny dataset on a throwaway PostgreSQL), and on the golden results
+of a real `small` run: every chart is a valid PNG of its declared size, the page embeds
+them and nothing else, summary.md holds the verdicts, bad files get one-line errors;
+compare decides every figure of a re-run and never passes an injected 30% slowdown as
+unchanged. The vector and load sections are rendered from a real run in
+test_report_fixture.py."""
 
 from __future__ import annotations
 
@@ -10,9 +12,7 @@ import base64
 import html
 import json
 import re
-import uuid
 
-import psycopg
 import pytest
 from click.testing import CliRunner
 
@@ -25,7 +25,7 @@ from bench.report import compare, registry, render
 from bench.report import data as report_data
 from bench.report.compare import IMPROVEMENT, REGRESSION, UNCHANGED, UNDECIDABLE, judge
 from bench.report.compare import markdown as compare_markdown
-from tests.conftest import TEST_KEY, seed_tiny
+from tests.conftest import TEST_KEY, clone, drop
 from tests.report_support import GOLDEN, golden_run, png_size, scale_cell, write
 
 ROUNDS = "5"  # 5 rounds of 6 requests: ~4 s a run, as many rounds as `make bench` takes
@@ -51,20 +51,17 @@ class TinyRuns:
 
 
 @pytest.fixture(scope="module")
-def runner(pg_server, template_db, tmp_path_factory):
-    name = f"t_report_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(pg_server.admin_dsn, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_db}"')
+def runner(pg_server, tiny_template, tmp_path_factory):
+    """A copy of the session's seeded tiny dataset (cloned in about a second, not seeded again)."""
+    name = clone(pg_server, tiny_template)
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv(secrets.KEY_ENV, TEST_KEY)
+        patch.setenv(secrets.KEY_ENV, TEST_KEY)  # the key the template was seeded with
         secrets.key.cache_clear()
         try:
-            seed_tiny(pg_server.dsn(name))
             yield TinyRuns(pg_server.dsn(name), tmp_path_factory.mktemp("runs"))
         finally:
             secrets.key.cache_clear()
-    with psycopg.connect(pg_server.admin_dsn, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    drop(pg_server, name)
 
 
 @pytest.fixture(scope="module")
@@ -156,36 +153,6 @@ def test_a_run_renders_what_it_has(tmp_path):
     assert sorted(p.stem for n, p in paths.items() if n.startswith("charts/")) == ["security", "verdicts"]
     page = paths["report.html"].read_text()
     assert 'id="latency"' not in page and 'id="security"' in page
-
-
-def test_every_registered_chart_renders_with_sections_present(tmp_path):
-    """The registry walk: each chart draws at its declared size. The vector and load
-    sections here are synthetic, in the layout issues 7 and 8 describe (renders if present)."""
-    data = json.loads(GOLDEN.read_text())
-    data["vector"] = {"points": [
-        {"configuration": config, "variant": "hardened", "clients": clients, "setting": {"ef_search": ef},
-         "recall_at_10": min(1.0, base + ef / 400), "throughput_rps": 4000 / (ef ** 0.5) * clients}
-        for config, base in (("hnsw_m16", 0.7), ("ivfflat_lists100", 0.5)) for ef in (10, 40, 100, 200)
-        for clients in (1, 8)]}
-    data["load"] = {"slo_ms": 100, "capacity": {"baseline": 20, "hardened": 200},
-                    "steps": [{"variant": v, "users": u, "p95_ms": u * k, "rps": u * 50 / k, "failure_ratio": 0.0}
-                              for v, k in (("baseline", 4.0), ("hardened", 0.4)) for u in (10, 20, 50, 100, 200)]}
-    run_dir = write(tmp_path / "all", data).parent
-    paths = render(run_dir)
-    for chart in registry.charts():
-        assert chart.wanted(data), chart.name
-        png = paths[f"charts/{chart.name}.png"]
-        assert png_size(png.read_bytes()) == chart.pixels(data), chart.name
-    page = paths["report.html"].read_text()
-    assert 'id="vector"' in page and 'id="load"' in page and "Capacity at the SLO" in page
-    assert_self_contained(page)
-
-
-def test_pareto_front_keeps_only_undominated_points():
-    from bench.report.pending import pareto_front
-
-    points = [{"recall": r, "qps": q} for r, q in ((0.5, 900), (0.7, 800), (0.7, 500), (0.9, 300), (0.8, 200))]
-    assert [(p["recall"], p["qps"]) for p in pareto_front(points)] == [(0.5, 900), (0.7, 800), (0.9, 300)]
 
 
 # ---- bad input: one line ---------------------------------------------------------------------

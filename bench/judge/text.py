@@ -107,6 +107,17 @@ def concurrency_text(fig: dict) -> str:
             f"ratio {ratio}[{times(fig['low'])}, {times(fig.get('high'))}]")
 
 
+def capacity_text(capacity: dict) -> str:
+    """A variant's capacity under step load: "≥ 200 users" (held every step tested),
+    "100 users (breach at 200)", or with the steps that could not be decided."""
+    if capacity["at_least"]:
+        return f"≥ {capacity['users']:,} users"
+    undecided = (f", undecided at {', '.join(map(str, capacity['undecided']))}" if capacity.get("undecided")
+                 else "")
+    breach = capacity.get("first_breach")
+    return f"{capacity['users']:,} users (breach at {'-' if breach is None else f'{breach:,}'}{undecided})"
+
+
 BOUND_SIGN = {"lower": "≥ ", "upper": "≤ "}  # the improvement is at least / at most the figure
 
 

@@ -6,7 +6,8 @@
     tenancy.py   the cross-tenant check of every response (what it covers, what it does not)
     steps.py     step plan, SLO evaluation, capacity and the `concurrency` verdict (pure)
     shape.py     the LoadTestShape (master side): steps, per-step recording, server numbers
-    command.py   `bench run load`: master and workers as processes, results.json, tables
+    locust.py    master and workers as processes, watched and ended; the `load` section
+    benchmark.py `bench run load`: options, --ui, --max-rate, the tables
     maxrate.py   a locustfile for the client-side maximum rate benchmark (`--max-rate`)
 
 Needs: a seeded database (`bench seed`), locust, psycopg 3 (>= 3.1.14, cooperative under

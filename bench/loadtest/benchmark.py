@@ -26,6 +26,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from bench.core import cpus
 from bench.judge.text import concurrency_text
 from bench.loadtest import options as opts
 from bench.loadtest.connections import connection_headroom, pool_budget
@@ -112,17 +113,19 @@ class Load:
                   "warmup_seconds": values["warmup_seconds"], "think_seconds": list(values["think"]),
                   "seed": values["seed"], "workers": workers, "remote_workers": options.remote_workers,
                   "pool_size_per_process": values["pool_size"], "pool_timeout_s": values["pool_timeout"],
-                  "connections": headroom, "personas": personas_record(), "locust_csv_dir": "locust",
-                  "cpu_layout": run.session.cpu_layout()}
+                  "connections": headroom, "personas": personas_record(), "locust_csv_dir": "locust"}
         run.session.note(f"load: {len(run.variants)} variant(s), steps {','.join(map(str, values['steps']))} users, "
                          f"{values['warmup_seconds']:g} s warm-up + {values['step_seconds']:g} s per step, "
                          f"{workers or 'no'} worker process(es), pool {values['pool_size']} per process")
         runs = []
-        with terminate_as_interrupt():  # SIGTERM/SIGHUP too end the Locust processes we started
+        # pinned before the first Locust process connects: the backends it opens inherit the server's CPUs
+        with terminate_as_interrupt(), cpus.pinned_split(run.session.postmaster_pid()) as layout:
+            config["cpu_layout"] = {**layout, "runner_cpus": sorted(os.sched_getaffinity(0))}
+            run.session.note(layout_line(layout))
             for variant in run.variants:
                 runs.append(run_variant(run.dsn, variant.name, values, workers, folder,
                                         remote_workers=options.remote_workers, bind=options.bind, observer=options.observer,
-                                        progress=run.session.note))
+                                        progress=run.session.note, load_cpus=layout["load_cpus"]))
                 if runs[-1]["status"] == "interrupted":
                     break
         section = build_section(runs, config, previous)
@@ -133,6 +136,9 @@ class Load:
 
     def show(self, section: dict, session: Session) -> None:
         print_section(section, session.out)
+        layout = section["config"].get("cpu_layout") or {}
+        if "reason" in layout:
+            session.out.print(layout_line(layout))
         session.out.print(f"Locust CSVs and logs: {section['config']['locust_csv_dir']}/ in the run directory")
 
     def problems(self, section: dict, file: Path) -> list[str]:
@@ -150,6 +156,17 @@ class Load:
 
 
 LOAD = Load()
+
+
+def layout_line(layout: dict) -> str:
+    if layout["pinned"]:
+        return (f"cpu: server pinned to CPU {_cpus(layout['server_cpus'])}, load generator to CPU "
+                f"{_cpus(layout['load_cpus'])} (the server gets CPU {_cpus(layout['server_cpus_before'])} back after)")
+    return f"cpu: not pinned ({layout['reason']})"
+
+
+def _cpus(numbers: list[int]) -> str:
+    return ",".join(map(str, numbers))
 
 
 @contextmanager

@@ -70,8 +70,9 @@ OUTCOMES = ("ok", "error", "known", "leak")
 
 
 class Recorder:
-    """What this process measured since the last report: HDR histograms (us) of response,
-    pool wait and service time, outcome counts per scenario, tenant-check counts, samples."""
+    """What this process measured since the last report (or within a step's window): HDR
+    histograms (us) of response, pool wait and service time, outcome counts per scenario,
+    tenant-check counts, samples."""
 
     def __init__(self):
         self.lock = threading.Lock()
@@ -86,6 +87,22 @@ class Recorder:
         if text not in self.samples[kind] and len(self.samples[kind]) < MAX_SAMPLES:
             self.samples[kind].append(text)
 
+    def add(self, name, total, waited, served, outcome, exc, verdict) -> None:
+        """One request (times in seconds); the caller holds the lock."""
+        stats.record(self.response, total * 1e6)
+        if served:  # a pool timeout has no service time
+            stats.record(self.wait, waited * 1e6)
+            stats.record(self.service, served * 1e6)
+        counts = self.counts[name]
+        counts[outcome] += 1
+        if verdict is not None:
+            counts["checked" if verdict.checked else "unchecked"] += 1
+            counts["rows_checked"] += verdict.rows
+            counts["unverified"] += verdict.unverified
+            counts["foreign_rows"] += len(verdict.foreign or ())
+        if exc is not None:
+            self.sample(outcome, f"{name}: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
+
     def drain(self) -> dict:
         with self.lock:
             out = {"response": stats.encode(self.response), "wait": stats.encode(self.wait),
@@ -93,6 +110,21 @@ class Recorder:
                    "samples": dict(self.samples)}
             self._fresh()
         return out
+
+
+POOL_COUNTERS = ("requests_num", "requests_queued", "requests_wait_ms", "requests_errors", "usage_ms")
+WINDOW_OPEN, WINDOW_DATA = "bench_window_open", "bench_window_data"  # Locust custom messages
+
+
+@dataclasses.dataclass
+class StepWindow:
+    """A step being measured in this process (its own Recorder, so that report() to the
+    master every few seconds does not blur the step's edges)."""
+    number: int
+    began: float
+    cpu_before: float
+    pool_before: dict
+    figures: Recorder = dataclasses.field(default_factory=Recorder)
 
 
 # ---- identities -------------------------------------------------------------------------
@@ -177,6 +209,7 @@ class Runtime:
         self.seed = values["seed"]
         self.pool_timeout = values["pool_timeout"]
         self.recorder = Recorder()
+        self.window: StepWindow | None = None  # the step the master is measuring, if any
         self.checker = tenancy.TenantChecker(self.dsn)
         self.states: dict[str, VariantState] = {}
         self.lock = threading.Lock()
@@ -217,12 +250,34 @@ class Runtime:
             return self.states[variant_name]
 
     def report(self) -> dict:
-        """Figures since the last report, for the master (or the local shape): the
-        recorder's, the pool's counters, and this process's CPU time (to tell when the
-        load generator itself is the bottleneck)."""
+        """Figures since the last report, for the whole run's counts (tenant check,
+        samples, pool size); a step's own figures come from its window (open_window)."""
+        return {**self.recorder.drain(), "pool": {"size": self.pool_size, "pid": os.getpid()}}
+
+    def cpu_seconds(self) -> float:
         cpu = self.process.cpu_times()
-        return {**self.recorder.drain(), "pool": {**self.pool.pop_stats(), "size": self.pool_size, "pid": os.getpid()},
-                "cpu": {"pid": os.getpid(), "at": time.time(), "seconds": cpu.user + cpu.system}}
+        return cpu.user + cpu.system
+
+    def open_window(self, number: int) -> None:
+        """Start recording step `number` apart: every request that completes until
+        close_window goes into it, with this process's CPU time and pool counters."""
+        window = StepWindow(number, time.perf_counter(), self.cpu_seconds(), self.pool.get_stats())
+        with self.recorder.lock:
+            self.window = window
+
+    def close_window(self, number: int) -> dict | None:
+        """The figures of step `number` (None if it was not open here: a worker that
+        joined mid-step), encoded for the master."""
+        with self.recorder.lock:
+            window, self.window = self.window, None
+        if window is None or window.number != number:
+            return None
+        seconds = time.perf_counter() - window.began
+        pool_after = self.pool.get_stats()
+        pool = {k: pool_after.get(k, 0) - window.pool_before.get(k, 0) for k in POOL_COUNTERS}
+        return {"number": number, **window.figures.drain(),
+                "pool": {**pool, "size": self.pool_size, "pid": os.getpid()},
+                "cpu": {"pid": os.getpid(), "seconds": self.cpu_seconds() - window.cpu_before, "wall": seconds}}
 
     def close(self) -> None:
         self.pool.close(timeout=5)
@@ -283,21 +338,10 @@ class Runtime:
         return columns, rows, exc, waited, served, time.perf_counter() - began
 
     def record(self, variant, name, total, waited, served, outcome, exc, verdict, nrows) -> None:
-        rec = self.recorder
-        with rec.lock:
-            stats.record(rec.response, total * 1e6)
-            if served:  # a pool timeout has no service time
-                stats.record(rec.wait, waited * 1e6)
-                stats.record(rec.service, served * 1e6)
-            counts = rec.counts[name]
-            counts[outcome] += 1
-            if verdict is not None:
-                counts["checked" if verdict.checked else "unchecked"] += 1
-                counts["rows_checked"] += verdict.rows
-                counts["unverified"] += verdict.unverified
-                counts["foreign_rows"] += len(verdict.foreign or ())
-            if exc is not None:
-                rec.sample(outcome, f"{name}: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
+        with self.recorder.lock:
+            targets = [self.recorder] + ([self.window.figures] if self.window is not None else [])
+            for rec in targets:
+                rec.add(name, total, waited, served, outcome, exc, verdict)
         self.environment.events.request.fire(
             request_type=variant, name=name, response_time=total * 1000.0, response_length=nrows, exception=exc,
             context={"pool_wait_ms": waited * 1000.0, "service_ms": served * 1000.0, "outcome": outcome})
@@ -373,10 +417,7 @@ def on_init(environment, **_kwargs) -> None:
     if isinstance(environment.runner, MasterRunner):
         return
     runtime = Runtime.start(environment)
-    if isinstance(environment.runner, WorkerRunner):
-        def report(client_id, data, **_kw):
-            data["bench"] = runtime.report()
-        environment.events.report_to_master.add_listener(report)
+    serve_master(environment, runtime)
 
     def test_start(environment, **_kw):  # the master may name another variant than our own flag did
         runtime.state(opts.from_locust(environment.parsed_options)["variant"])
@@ -385,3 +426,22 @@ def on_init(environment, **_kwargs) -> None:
         runtime.close()
     environment.events.test_start.add_listener(test_start)
     environment.events.quitting.add_listener(quitting)
+
+
+def serve_master(environment, runtime: Runtime) -> None:
+    """On a worker: send this process's figures with each stats report, and open and
+    close each step's window when the master says (Locust custom messages)."""
+    if not isinstance(environment.runner, WorkerRunner):
+        return
+
+    def report(client_id, data, **_kw):
+        data["bench"] = runtime.report()
+    environment.events.report_to_master.add_listener(report)
+
+    def window(environment, msg, **_kw):
+        number, opened = msg.data["number"], msg.data["open"]
+        if opened:
+            runtime.open_window(number)
+        else:
+            environment.runner.send_message(WINDOW_DATA, runtime.close_window(number) or {"number": number})
+    environment.runner.register_message(WINDOW_OPEN, window)

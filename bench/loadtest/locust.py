@@ -28,6 +28,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bench.core import cpus as cpu_placement
 from bench.core.config import PROJECT_ROOT
 from bench.core.schema import REFERENCE
 from bench.loadtest import options as opts
@@ -70,11 +71,15 @@ class Launch:
     events: list[dict] = field(default_factory=list)
     began: float = field(default_factory=time.monotonic)
 
-    def spawn(self, role: str, args: list[str], env: dict, log: Path) -> Process:
+    def spawn(self, role: str, args: list[str], env: dict, log: Path, cpus: list[int] | None = None) -> Process:
+        """Start a Locust process; pinned to `cpus` at once (it has not connected or
+        spawned a user yet: it is still importing)."""
         handle = log.open("w")
         popen = subprocess.Popen([sys.executable, "-m", "locust", *args], stdout=handle, stderr=subprocess.STDOUT,
                                  env=env, cwd=PROJECT_ROOT, start_new_session=True)
         handle.close()
+        if cpus:
+            cpu_placement.pin(popen.pid, cpus)
         process = Process(role, popen, log)
         self.processes.append(process)
         return process
@@ -132,14 +137,16 @@ def time_budget(values: dict) -> float:
 
 def run_variant(dsn: str, variant: str, values: dict, workers: int, folder: Path, *, locustfiles=(LOCUSTFILE,),
                 user_classes: tuple[str, ...] = (), remote_workers: int = 0, bind: str = "127.0.0.1",
-                observer=None, progress=None) -> dict:
+                observer=None, progress=None, load_cpus: list[int] | None = None) -> dict:
     """Run the step load on one variant; return the shape's record plus what the
     processes did. `observer(event, launch, steps)` is called on "started" and after
-    each finished step (tests use it to kill a worker)."""
+    each finished step (tests use it to kill a worker). `load_cpus`: pin every local
+    Locust process there (the server runs on the other CPUs)."""
     folder.mkdir(parents=True, exist_ok=True)
     steps_file = folder / f"{variant}.steps.json"
     steps_file.unlink(missing_ok=True)
-    run_values = {**values, "variant": variant, "results_file": str(steps_file)}
+    run_values = {**values, "variant": variant, "results_file": str(steps_file),
+                  "client_cpus": tuple(load_cpus) if load_cpus else None}
     bench_args = opts.locust_args(run_values)
     env = {**os.environ, "BENCH_DSN": dsn, "PYTHONPATH": os.pathsep.join(
         p for p in (str(PROJECT_ROOT), os.environ.get("PYTHONPATH")) if p)}
@@ -153,18 +160,18 @@ def run_variant(dsn: str, variant: str, values: dict, workers: int, folder: Path
     try:
         if expected == 0:
             launch.spawn("local", ["-f", files, "--headless", *common, *bench_args, *user_classes], env,
-                         folder / f"{variant}.local.log")
+                         folder / f"{variant}.local.log", load_cpus)
         else:
             port = free_port(bind if bind != "0.0.0.0" else "127.0.0.1")
             launch.spawn("master", ["-f", files, "--headless", "--master", "--master-bind-host", bind,
                                     "--master-bind-port", str(port), "--expect-workers", str(expected),
                                     "--expect-workers-max-wait", str(int(STARTUP_SECONDS)), *common, *bench_args,
-                                    *user_classes], env, folder / f"{variant}.master.log")
+                                    *user_classes], env, folder / f"{variant}.master.log", load_cpus)
             worker_files = ",".join(str(f) for f in locustfiles)
             for i in range(1, workers + 1):
                 launch.spawn(f"worker-{i}", ["-f", worker_files, "--worker", "--master-host", "127.0.0.1",
                                              "--master-port", str(port), *bench_args, *user_classes], env,
-                             folder / f"{variant}.worker-{i}.log")
+                             folder / f"{variant}.worker-{i}.log", load_cpus)
             if remote_workers and progress:
                 progress(f"{variant}: master listening on {bind}:{port}, waiting for {remote_workers} remote "
                          f"worker(s): locust -f bench/loadtest/locustfile.py --worker --master-host <this host> "
@@ -224,10 +231,14 @@ def _read(path: Path) -> dict:
 
 
 def _step_line(r: dict) -> str:
-    held = "held" if r["judgement"]["held"] else "BREACH: " + "; ".join(r["judgement"]["reasons"])
+    judged = r["judgement"]
+    held = "held" if judged["held"] else f"{stepping.state(judged).upper()}: " + "; ".join(judged["reasons"])
     p95 = "-" if r.get("p95_ms") is None else f"{r['p95_ms']:.0f}"
-    return (f"{r['variant']}: {r['users']:>5} users  p95 {p95:>5} ms  {r.get('rps') or 0:7.1f} req/s  "
-            f"errors {r['failure_ratio']:.1%}  {held}")
+    generator = r.get("client") or {}
+    cpu = generator.get("cpus_share_percent") or generator.get("cpu_max_percent")  # our own processes' CPU
+    return (f"{r['variant']}: {r['users']:>5} users  {r.get('requests') or 0:>6} requests  p95 {p95:>5} ms  "
+            f"{r.get('rps') or 0:7.1f} req/s  errors {r['failure_ratio']:.1%}  load CPU "
+            f"{'-' if cpu is None else f'{cpu:.0f}%'}  {held}")
 
 
 # ---- the results section -------------------------------------------------------------------
@@ -286,8 +297,10 @@ def build_section(runs: list[dict], config: dict, previous: dict | None = None) 
         out_verdicts.append(record)
     return {"config": config, "slo_ms": limit.p95_ms,
             "slo": {"p95_ms": limit.p95_ms, "max_failure_ratio": limit.max_failure_ratio},
-            "capacity_rule": "largest step held with every smaller step held (p95 < slo and unexpected failures "
-                             "< limit); at_least when no tested step breached",
+            "capacity_rule": "[largest step held, first step breached): held = the p95 interval's upper bound "
+                             "below the slo and unexpected failures < limit; breached = its lower bound at or above "
+                             "the slo (or failures); otherwise undecided, and a load generator that was saturated "
+                             "cannot breach; at_least when no tested step breached or was undecided",
             "runs": [{k: v for k, v in r.items() if k != "steps"} for r in merged], "steps": all_steps,
             "capacity": capacity,
             "security": {"cross_tenant": findings,

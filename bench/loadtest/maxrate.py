@@ -27,10 +27,7 @@ def _on_init(environment, **_kw):
     if isinstance(environment.runner, MasterRunner):
         return
     runtime = client.Runtime.start(environment, preload=False)
-    if isinstance(environment.runner, locust.runners.WorkerRunner):
-        def report(client_id, data, **_k):
-            data["bench"] = runtime.report()
-        environment.events.report_to_master.add_listener(report)
+    client.serve_master(environment, runtime)
     environment.events.quitting.add_listener(lambda **_k: runtime.close())
 
 

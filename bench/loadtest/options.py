@@ -80,6 +80,18 @@ def _range(text: str) -> tuple[float | None, float | None]:
         return None, None
 
 
+def cpu_list(text) -> tuple[int, ...]:
+    """`1,3` -> CPU numbers (the load generator's, when `bench run load` pinned it)."""
+    parts = text if isinstance(text, (tuple, list)) else str(text).replace(" ", "").split(",")
+    try:
+        values = tuple(int(x) for x in parts if x != "")
+    except (TypeError, ValueError):
+        raise ValueError(f"must be CPU numbers like 1,3, got {text!r}") from None
+    if any(v < 0 for v in values):
+        raise ValueError(f"must be CPU numbers like 1,3, got {text!r}")
+    return values
+
+
 def pool_size(text) -> int:
     """Connections per worker process; 0 = auto (see client.pool_budget)."""
     value = whole_number(text)
@@ -125,12 +137,15 @@ OPTIONS = (
            "Connections per worker process (0: auto, 10 or less to respect max_connections)."),
     Option("pool_timeout", "BENCH_LOAD_POOL_TIMEOUT", 10.0, positive_seconds,
            "Seconds a request may wait for a pooled connection before it fails."),
-    Option("steps", "BENCH_LOAD_STEPS", "20,50,100,200,500,1000", steps,
+    Option("steps", "BENCH_LOAD_STEPS", "1,2,5,10,20,50,100,200,500,1000", steps,
            "Step load: concurrent users of each step, increasing."),
     Option("step_seconds", "BENCH_LOAD_STEP_SECONDS", 4.0, positive_seconds,
            "Measured seconds of each step (after its warm-up)."),
     Option("warmup_seconds", "BENCH_LOAD_WARMUP_SECONDS", 2.0, seconds,
            "Unmeasured seconds at the start of each step (ramp to its users, then settle)."),
+    Option("client_cpus", "BENCH_LOAD_CLIENT_CPUS", None, cpu_list,
+           "CPUs the load generator is pinned to (set by `bench run load`), to tell when they were saturated.",
+           cli=False, in_web_ui=False),
     Option("results_file", "BENCH_LOAD_RESULTS_FILE", None, str,
            "Where the step shape writes its per-step JSON (set by `bench run load`).", cli=False, in_web_ui=False),
 )
@@ -189,7 +204,8 @@ def locust_args(values: dict) -> list[str]:
         if value is None or o.secret:
             continue
         if isinstance(value, tuple):
-            value = ",".join(str(v) for v in value) if o.name == "steps" else "-".join(str(v) for v in value)
+            value = ",".join(str(v) for v in value) if o.name in ("steps", "client_cpus") else \
+                "-".join(str(v) for v in value)
         args += [o.locust_flag, str(value)]
     return args
 

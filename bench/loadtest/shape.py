@@ -4,15 +4,17 @@ what it measured to BENCH_LOAD_RESULTS_FILE (JSON, rewritten atomically after ea
 so a run cut short still leaves its finished steps).
 
 A step = warm-up (spawn the users within RAMP_SECONDS, then let them settle; not
-measured) + a measured window. For the window it records, from Locust's own statistics
-(the same ones its CSV and web UI show), the difference between two snapshots: requests,
-failures, p50/p95/p99 and throughput per scenario and in total; from the workers' reports
-(client.Recorder): outcome counts (error / known / leak), pool wait and service time
-percentiles; from the server: connections of the load (pg_stat_activity, sampled every
-second: active, idle in transaction, waiting on a lock) and pg_stat_statements deltas of
-the API roles' statements; CPU: this machine's, each load process's, and the server's
-when it runs on this machine (its process tree). Then steps.judge() decides whether the step held and
-steps.should_stop() whether the ramp goes on.
+measured) + a measured window. The master opens and closes the window in every load
+process (client.WINDOW_OPEN, a Locust custom message; in a single local process, a call);
+each process records every request completing inside it (HDR histograms of response,
+pool wait and service time, outcome counts, its CPU time, its pool's counters) and sends
+them back when it closes (client.WINDOW_DATA). The step's requests, throughput, p95 and
+its interval (steps.p95_interval) come from those; Locust's own statistics over the same
+seconds are kept beside them. From the server: connections of the load
+(pg_stat_activity, sampled every second) and pg_stat_statements deltas of the API roles'
+statements. CPU: this machine's, the load generator's (busiest process; its CPUs when
+pinned) and the server's when it runs here. Then steps.judge() decides whether the step
+held, breached or is undecided, and steps.should_stop() whether the ramp goes on.
 
 A worker that goes missing (killed, crashed, partitioned) ends the ramp: the step in
 progress is marked incomplete and the run's status says "worker lost". It is never
@@ -45,44 +47,51 @@ log = logging.getLogger("bench.load")
 
 RAMP_SECONDS = 1.0
 RAMP_GRACE_SECONDS = 10.0  # extra wait for slow spawning before a step is measured anyway
+COLLECT_SECONDS = 10.0  # how long the master waits for the workers' figures of a closed window
 API_ROLES = ("authenticated", "anon", "service_role")
 TOP_STATEMENTS = 5
 
 
 # ---- what the workers report, merged ------------------------------------------------------
 class Window:
+    """Figures of several load processes merged: a step's windows (client.StepWindow),
+    or the whole run's periodic reports."""
+
     def __init__(self):
         self.response, self.wait, self.service = stats.new_histogram(), stats.new_histogram(), stats.new_histogram()
         self.counts = defaultdict(lambda: defaultdict(int))
         self.samples = defaultdict(list)
         self.pool = defaultdict(int)
         self.pool_sizes = {}
-        self.cpu = {}  # pid -> [(wall time, cpu seconds) of the first report, of the last]
+        self.cpu = {}  # pid -> (cpu seconds, wall seconds) of its window
 
     def add(self, data: dict) -> None:
         for key in ("response", "wait", "service"):
-            getattr(self, key).add(stats.decode(data[key]))
-        for scenario, counts in data["counts"].items():
+            if key in data:
+                getattr(self, key).add(stats.decode(data[key]))
+        for scenario, counts in data.get("counts", {}).items():
             for k, n in counts.items():
                 self.counts[scenario][k] += n
-        for kind, texts in data["samples"].items():
+        for kind, texts in data.get("samples", {}).items():
             mine = self.samples[kind]
             mine.extend(t for t in texts if t not in mine and len(mine) < client.MAX_SAMPLES)
         pool = data.get("pool") or {}
-        for k, v in pool.items():
-            if k.startswith("requests_") or k == "usage_ms":
-                self.pool[k] += v
+        for k in client.POOL_COUNTERS:
+            self.pool[k] += pool.get(k, 0)
         if pool:
             self.pool_sizes[pool.get("pid")] = pool.get("size")
         cpu = data.get("cpu")
         if cpu:
-            seen = self.cpu.setdefault(cpu["pid"], [(cpu["at"], cpu["seconds"])] * 2)
-            seen[1] = (cpu["at"], cpu["seconds"])
+            self.cpu[cpu["pid"]] = (cpu["seconds"], cpu["wall"])
 
-    def cpu_percent(self) -> float | None:
-        """The busiest load process's CPU over the window (% of one core)."""
-        rates = [(b[1] - a[1]) / (b[0] - a[0]) * 100 for a, b in self.cpu.values() if b[0] - a[0] > 0.5]
+    def cpu_max_percent(self) -> float | None:
+        """The busiest load process's CPU over its window (% of one core)."""
+        rates = [seconds / wall * 100 for seconds, wall in self.cpu.values() if wall > 0.5]
         return max(rates, default=None)
+
+    def cpu_total_percent(self) -> float:
+        """All load processes' CPU together (% of one core)."""
+        return sum(seconds / wall * 100 for seconds, wall in self.cpu.values() if wall > 0.5)
 
     def totals(self) -> dict:
         out = defaultdict(int)
@@ -93,16 +102,15 @@ class Window:
 
 
 class Aggregator:
-    """Merges worker reports into the whole run and into the current step's window."""
+    """The whole run's counts (workers' periodic reports) and each step's windows
+    (workers' replies when the shape closes a window), by step number and worker."""
 
     def __init__(self):
         self.whole = Window()
-        self.window: Window | None = None
+        self.replies: dict[int, dict[str, dict]] = defaultdict(dict)
 
     def add(self, data: dict) -> None:
         self.whole.add(data)
-        if self.window is not None:
-            self.window.add(data)
 
     def drain_local(self) -> None:
         """Single-process mode: pull this process's recorder (workers push theirs)."""
@@ -118,6 +126,18 @@ AGGREGATOR = Aggregator()
 def _on_worker_report(client_id, data, **_kw):
     if "bench" in data:
         AGGREGATOR.add(data["bench"])
+
+
+@events.init.add_listener
+def _on_init(environment, **_kw):
+    if isinstance(environment.runner, MasterRunner):
+        environment.runner.register_message(client.WINDOW_DATA, _on_window_data)
+
+
+def _on_window_data(environment, msg, **_kw):
+    """A worker's figures of a closed window (Locust custom message: it reaches the master
+    from any machine, where per-worker files would need a shared filesystem)."""
+    AGGREGATOR.replies[msg.data["number"]][msg.node_id] = msg.data
 
 
 # ---- Locust statistics: differences between snapshots -------------------------------------
@@ -149,10 +169,33 @@ def _ms(histogram, percentile) -> float | None:
 # ---- CPU: this machine, and the server when it runs here ------------------------------------
 def machine_cpu() -> tuple[float, float]:
     """(busy, total) CPU seconds of this machine, all cores."""
-    t = psutil.cpu_times()
+    return _busy_total(psutil.cpu_times())
+
+
+def _busy_total(t) -> tuple[float, float]:
     idle = t.idle + getattr(t, "iowait", 0.0)
     total = sum(t)
     return total - idle, total
+
+
+def cpu_set_times(cpus: list[int]) -> list[tuple[float, float]]:
+    """(busy, total) CPU seconds of each of these CPUs."""
+    if not cpus:
+        return []
+    per_cpu = psutil.cpu_times(percpu=True)
+    return [_busy_total(per_cpu[c]) for c in cpus if c < len(per_cpu)]
+
+
+def busy_percent(before: list[tuple[float, float]], after: list[tuple[float, float]]) -> float | None:
+    """% busy of a set of CPUs between two readings (None without readings)."""
+    busy = sum(a[0] - b[0] for a, b in zip(after, before))
+    total = sum(a[1] - b[1] for a, b in zip(after, before))
+    return busy / total * 100 if before and total > 0 else None
+
+
+def own_cpu_seconds() -> float:
+    t = psutil.Process().cpu_times()
+    return t.user + t.system
 
 
 def tree_cpu(process: psutil.Process | None) -> dict[int, float]:
@@ -252,7 +295,9 @@ class Server:
 
 # ---- the shape ------------------------------------------------------------------------------
 class StepLoadShape(LoadTestShape):
-    """Ramp through the planned steps; measure, judge, stop early on a clear failure."""
+    """Ramp through the planned steps; measure, judge, stop early on a clear failure.
+    Phases of a step: "ramp" (warm-up), "measure" (the window is open in every load
+    process), "collect" (closed; waiting for each process's figures)."""
 
     def __init__(self):
         super().__init__()
@@ -265,8 +310,10 @@ class StepLoadShape(LoadTestShape):
         self.plan = values["steps"]
         self.slo = steps.slo()
         self.results_file = values["results_file"]
+        self.client_cpus = list(values["client_cpus"] or ())
         self.server = Server(values["dsn"])
         self.k, self.phase, self.t_step = 0, "ramp", self.get_run_time()
+        self.number = 0  # the current window's number, 1-based
         self.records: list[dict] = []
         self.events: list[dict] = []
         self.status, self.stop_reason = "running", None
@@ -301,21 +348,26 @@ class StepLoadShape(LoadTestShape):
                                                              + RAMP_GRACE_SECONDS):
                 self._begin_window()
             return users, rate
-        self._sample()
-        if time.perf_counter() - self.w_began >= self.values["step_seconds"]:
-            record = self._end_window(users)
-            judged = [r["judgement"] for r in self.records]
-            reason = steps.should_stop(judged)
-            if reason:
-                return self._finish("stopped", reason)
-            if self.k + 1 >= len(self.plan):
-                return self._finish("completed", None)
-            self.k += 1
-            self.phase, self.t_step = "ramp", t
-            log.info("step %d: %d users, p95 %s ms, %.0f req/s", len(self.records), record["users"],
-                     record["p95_ms"], record["rps"] or 0)
-            return self._target()
-        return users, rate
+        if self.phase == "measure":
+            self._sample()
+            if time.perf_counter() - self.w_began < self.values["step_seconds"]:
+                return users, rate
+            self._close_window()
+        missing = self._missing_replies()
+        if missing and time.perf_counter() - self.collect_began < COLLECT_SECONDS:
+            return users, rate  # the users keep their load while the figures travel
+        record = self._end_window(users, f"the figures of {len(missing)} load process(es) did not arrive"
+                                  if missing else None)
+        reason = steps.should_stop([r["judgement"] for r in self.records])
+        if reason:
+            return self._finish("stopped", reason)
+        if self.k + 1 >= len(self.plan):
+            return self._finish("completed", None)
+        self.k += 1
+        self.phase, self.t_step = "ramp", self.get_run_time()
+        log.info("step %d: %d users, p95 %s ms, %.0f req/s", len(self.records), record["users"],
+                 record["p95_ms"], record["rps"] or 0)
+        return self._target()
 
     def _worker_lost(self, t: float) -> bool:
         if not self.distributed or self.lost:
@@ -327,19 +379,49 @@ class StepLoadShape(LoadTestShape):
                                 "workers": len(alive), "expected": self.expected_workers,
                                 "step_users": self.plan[self.k]})
             if self.phase == "measure":
+                self._close_window()
+            if self.phase == "collect":
                 self._end_window(self.plan[self.k], incomplete="a worker went missing during the step")
         return self.lost
 
+    # ---- a step's window ------------------------------------------------------------------
     def _begin_window(self) -> None:
         self.phase = "measure"
+        self.number += 1
         if not self.distributed:
             AGGREGATOR.drain_local()
         self.before = snapshot(self.runner.stats)
         self.pss_before = self.server.statements()
-        AGGREGATOR.window = Window()
         self.activity = []
-        self.machine_before, self.server_before = machine_cpu(), tree_cpu(self.server.postmaster)
+        self.cpu_before = self._cpu_readings()
+        if self.distributed:
+            self.runner.send_message(client.WINDOW_OPEN, {"number": self.number, "open": True})
+        elif client.Runtime.instance is not None:
+            client.Runtime.instance.open_window(self.number)
         self.w_began = time.perf_counter()
+
+    def _close_window(self) -> None:
+        self.w_seconds = time.perf_counter() - self.w_began
+        self.after = snapshot(self.runner.stats)
+        self.cpu_after = self._cpu_readings()
+        if self.distributed:
+            self.awaited = {cid for cid, c in self.runner.clients.items() if c.state != "missing"}
+            self.runner.send_message(client.WINDOW_OPEN, {"number": self.number, "open": False})
+        else:
+            runtime = client.Runtime.instance
+            self.awaited = {"local"}
+            data = runtime.close_window(self.number) if runtime is not None else None
+            AGGREGATOR.replies[self.number]["local"] = data or {"number": self.number}
+        self.collect_began = time.perf_counter()
+        self.phase = "collect"
+
+    def _missing_replies(self) -> set:
+        return self.awaited - set(AGGREGATOR.replies.get(self.number, {}))
+
+    def _cpu_readings(self) -> dict:
+        """CPU counters read at both ends of a window."""
+        return {"machine": machine_cpu(), "server": tree_cpu(self.server.postmaster),
+                "load_cpus": cpu_set_times(self.client_cpus), "own": own_cpu_seconds()}
 
     def _sample(self) -> None:
         try:
@@ -350,32 +432,60 @@ class StepLoadShape(LoadTestShape):
             self.activity.append(a)
 
     def _end_window(self, users: int, incomplete: str | None = None) -> dict:
-        if not self.distributed:
-            AGGREGATOR.drain_local()
-        seconds = time.perf_counter() - self.w_began
-        after = snapshot(self.runner.stats)
-        busy0, total0 = self.machine_before
-        busy1, total1 = machine_cpu()
-        cores = psutil.cpu_count() or 1
-        machine = {"cpu_percent": (busy1 - busy0) / (total1 - total0) * 100 if total1 > total0 else None,
-                   "cores": cores}
-        server_cpu = cpu_percent(self.server_before, tree_cpu(self.server.postmaster), seconds)
-        window, AGGREGATOR.window = AGGREGATOR.window or Window(), None
-        total = _delta(self.before.get(None), after[None], seconds)
+        seconds = self.w_seconds
+        window = Window()
+        for data in AGGREGATOR.replies.pop(self.number, {}).values():
+            window.add(data)
+        if self.distributed:  # the master runs on the load generator's CPUs too
+            window.cpu[os.getpid()] = (self.cpu_after["own"] - self.cpu_before["own"], seconds)
         counts = window.totals()
         outcomes = sum(counts.get(k, 0) for k in client.OUTCOMES)
-        scenarios = []
-        for key, entry in sorted(after.items(), key=lambda kv: str(kv[0])):
+        failures = sum(counts.get(k, 0) for k in ("error", "known", "leak"))
+        interval = steps.p95_interval(window.response)
+        record = {
+            "variant": self.variant, "step": len(self.records) + 1, "users": users,
+            "users_running": self.runner.user_count, "seconds": round(seconds, 3),
+            # every request completed inside the window, from the load processes' HDR histograms
+            "requests": outcomes, "failures": failures, "rps": outcomes / seconds if seconds else None,
+            "p50_ms": _ms(window.response, 50), "p95_ms": interval["p95_ms"], "p99_ms": _ms(window.response, 99),
+            "mean_ms": window.response.get_mean_value() / 1000 if outcomes else None,
+            "p95_interval": {k: interval[k] for k in ("low_ms", "high_ms", "confidence", "ranks")},
+            "failure_ratio": counts.get("error", 0) / outcomes if outcomes else 0.0,
+            "errors": counts.get("error", 0), "known_failures": counts.get("known", 0),
+            "cross_tenant_failures": counts.get("leak", 0),
+            # Locust's own statistics over the same seconds (rounded buckets, edges at its report interval)
+            "locust": _delta(self.before.get(None), self.after[None], seconds),
+            "pool": self._pool(window), "server": self._server(seconds), "client": self._client(window, seconds),
+            "machine": self._machine(), "scenarios": self._scenarios(window, seconds),
+            "samples": dict(window.samples),
+        }
+        record["locust"]["locust_failure_ratio"] = (record["locust"]["failures"] / record["locust"]["requests"]
+                                                    if record["locust"]["requests"] else 0.0)
+        if incomplete:
+            record["incomplete"] = incomplete
+        record["judgement"] = steps.judge(record, self.slo)
+        self.records.append(record)
+        self.phase = "done"
+        self._write()
+        return record
+
+    def _scenarios(self, window: Window, seconds: float) -> list[dict]:
+        out = []
+        for key, entry in sorted(self.after.items(), key=lambda kv: str(kv[0])):
             if key is None:
                 continue
             name, _method = key
             mine = window.counts.get(name, {})
-            scenarios.append({"scenario": name, **_delta(self.before.get(key), entry, seconds),
-                              **{k: mine.get(k, 0) for k in client.OUTCOMES}})
+            out.append({"scenario": name, **_delta(self.before.get(key), entry, seconds),
+                        **{k: mine.get(k, 0) for k in client.OUTCOMES}})
+        return out
+
+    @staticmethod
+    def _pool(window: Window) -> dict:
         wait_mean = window.wait.get_mean_value() / 1000 if window.wait.get_total_count() else None
         resp_mean = window.response.get_mean_value() / 1000 if window.response.get_total_count() else None
         share = wait_mean / resp_mean if wait_mean is not None and resp_mean else None
-        pool = {"size_per_process": max(window.pool_sizes.values(), default=None),
+        return {"size_per_process": max(window.pool_sizes.values(), default=None),
                 "processes": len(window.pool_sizes), "wait_mean_ms": wait_mean, "wait_p95_ms": _ms(window.wait, 95),
                 "service_mean_ms": window.service.get_mean_value() / 1000 if window.service.get_total_count() else None,
                 "service_p95_ms": _ms(window.service, 95), "wait_share": share,
@@ -383,36 +493,37 @@ class StepLoadShape(LoadTestShape):
                                  if window.pool.get("requests_num") else None),
                 "timeouts": window.pool.get("requests_errors", 0),
                 "wait_dominates": bool(share is not None and share > steps.POOL_BOUND_SHARE)}
+
+    def _server(self, seconds: float) -> dict:
         act = self.activity
-        server = {"active_mean": sum(a["active"] for a in act) / len(act) if act else None,
-                  "active_max": max((a["active"] for a in act), default=None),
-                  "connections_max": max((a["connections"] for a in act), default=None),
-                  "idle_in_transaction_max": max((a["idle_in_transaction"] for a in act), default=None),
-                  "lock_waits_max": max((a["lock_waits"] for a in act), default=None),
-                  "statements": Server.statement_delta(self.pss_before, self.server.statements(), seconds),
-                  # % of all this machine's cores, when the server runs here (else None)
-                  "cpu_percent": server_cpu / cores if server_cpu is not None else None}
-        cpu_max = window.cpu_percent()
-        record = {
-            "variant": self.variant, "step": len(self.records) + 1, "users": users,
-            "users_running": self.runner.user_count, "seconds": round(seconds, 3), **total,
-            "failure_ratio": counts.get("error", 0) / outcomes if outcomes else 0.0,
-            "locust_failure_ratio": total["failures"] / total["requests"] if total["requests"] else 0.0,
-            "errors": counts.get("error", 0), "known_failures": counts.get("known", 0),
-            "cross_tenant_failures": counts.get("leak", 0),
-            "response_p95_ms_hdr": _ms(window.response, 95),
-            "pool": pool, "server": server,
-            "client": {"cpu_max_percent": cpu_max,
-                       "bound": bool(cpu_max is not None and cpu_max >= steps.CLIENT_BOUND_CPU)},
-            "machine": machine,
-            "scenarios": scenarios, "samples": dict(window.samples),
-        }
-        if incomplete:
-            record["incomplete"] = incomplete
-        record["judgement"] = steps.judge(record, self.slo)
-        self.records.append(record)
-        self._write()
-        return record
+        server_cpu = cpu_percent(self.cpu_before["server"], self.cpu_after["server"], seconds)
+        return {"active_mean": sum(a["active"] for a in act) / len(act) if act else None,
+                "active_max": max((a["active"] for a in act), default=None),
+                "connections_max": max((a["connections"] for a in act), default=None),
+                "idle_in_transaction_max": max((a["idle_in_transaction"] for a in act), default=None),
+                "lock_waits_max": max((a["lock_waits"] for a in act), default=None),
+                "statements": Server.statement_delta(self.pss_before, self.server.statements(), seconds),
+                # % of all this machine's cores, when the server runs here (else None)
+                "cpu_percent": server_cpu / (psutil.cpu_count() or 1) if server_cpu is not None else None}
+
+    def _client(self, window: Window, seconds: float) -> dict:
+        """The load generator's CPU: its busiest process (% of one core) and, when pinned,
+        how busy its CPUs were (% of them). Either near full: the generator, not the
+        server, set the pace, and a breach there is not the server's (steps.judge)."""
+        cpu_max = window.cpu_max_percent()
+        share = window.cpu_total_percent() / len(self.client_cpus) if self.client_cpus and window.cpu else None
+        bound = [f"a load process at {cpu_max:.0f}% of a core"] if cpu_max is not None and \
+            cpu_max >= steps.CLIENT_BOUND_CPU else []
+        if share is not None and share >= steps.CLIENT_BOUND_CPU:
+            bound.append(f"the load processes used {share:.0f}% of CPUs {self.client_cpus}")
+        return {"cpu_max_percent": cpu_max, "cpus": self.client_cpus or None, "cpus_share_percent": share,
+                # everything on the generator's CPUs (other work on the box too): recorded, not judged
+                "cpus_busy_percent": busy_percent(self.cpu_before["load_cpus"], self.cpu_after["load_cpus"]),
+                "processes": len(window.cpu), "bound": bool(bound), "why": "; ".join(bound) or None}
+
+    def _machine(self) -> dict:
+        busy = busy_percent([self.cpu_before["machine"]], [self.cpu_after["machine"]])
+        return {"cpu_percent": busy, "cores": psutil.cpu_count() or 1}
 
     def _finish(self, status: str, reason: str | None):
         self.status, self.stop_reason = status, reason

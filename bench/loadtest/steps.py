@@ -1,29 +1,37 @@
 """Step load arithmetic, without Locust or a server: the plan, whether a step held the
 SLO, when to stop a ramp, a variant's capacity and the `concurrency` verdict.
 
-SLO (targets.toml [concurrency], defaults here): a step holds when its p95 response time
-is below `p95_ms` and its failure ratio below `max_failure_ratio`. The failure ratio
-counts unexpected failures only (errors under load: driver errors, pool timeouts,
-refused writes); failures the scenario declares as the variant's defect and cross-tenant
-rows are counted and reported apart (a security failure is not a capacity figure, and
-a defect that fails every request at one user says nothing about load).
+SLO (targets.toml [concurrency], defaults here): a step holds when the upper bound of its
+p95's interval is below `p95_ms` and its failure ratio below `max_failure_ratio`; it
+breaches when the lower bound is at or above `p95_ms` (or failures, or users that never
+started); otherwise it is undecided. The failure ratio counts unexpected failures only
+(errors under load: driver errors, pool timeouts, refused writes); failures the scenario
+declares as the variant's defect and cross-tenant rows are counted and reported apart (a
+security failure is not a capacity figure, and a defect that fails every request at one
+user says nothing about load). A step where the load generator was saturated cannot
+breach: its users waited for the generator.
 
-Capacity: the largest step held with every smaller step held too (the first breach
-ends it; a later step that holds again is noise on a shared machine and is shown, not
-counted). A variant that held every step tested has capacity "at least" its top step.
-The true capacity lies in [capacity, first breach); the verdict works on those bounds,
-so a ratio that depends on an untested upper bound is inconclusive, never confirmed.
+Capacity: [largest step held, first step breached). Latency is taken not to fall as users
+rise: a held step vouches for undecided steps below it, and a step that holds again after
+a breach is noise on a shared machine (shown, not counted). Undecided steps above the
+last held one leave the capacity a range. The verdict works on those bounds, so a ratio
+that depends on an untested upper bound or an undecided step is inconclusive, and so is
+any ratio over a baseline that held no step (latency-bound, not a capacity ratio).
 
-Stop rule: a ramp stops after a clear breach (p95 >= CLEAR_FACTOR x SLO, failures >=
-CLEAR_FACTOR x the limit, no request completed, or the users never all started) or
-after two breached steps in a row.
+Stop rule: a ramp stops after a clear breach (p95's lower bound >= CLEAR_FACTOR x SLO,
+failures >= CLEAR_FACTOR x the limit, no request completed, the users never all started,
+a saturated load generator) or after two steps in a row over the SLO (their figures,
+whatever the interval: a low step undecided for want of requests does not stop it).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bench.judge.text import capacity_text
+
 CLEAR_FACTOR = 2.0
+CONFIDENCE = 0.95  # of each step's p95 interval
 BREACHES_IN_A_ROW = 2
 CLIENT_BOUND_CPU = 90.0  # % of one core: a Locust process this busy delays its own users
 POOL_BOUND_SHARE = 0.5  # pool wait above this share of the response time: requests queue at the pool
@@ -49,29 +57,95 @@ def planned_seconds(steps: tuple[int, ...], step_seconds: float, warmup_seconds:
     return len(steps) * (step_seconds + warmup_seconds)
 
 
+def quantile_ranks(n: int, q: float = 0.95, confidence: float = CONFIDENCE) -> tuple[int | None, int | None]:
+    """1-based ranks (l, u) of the order statistics that bound the q-quantile of n
+    requests with `confidence` (two-sided, distribution-free: the number of requests
+    below the true quantile is Binomial(n, q)). None on a side n is too small for: the
+    upper bound needs n >= 72 at q = 0.95 (0.95^n <= 2.5%); the lower, n >= 2."""
+    from scipy.stats import binom
+
+    if n <= 0:
+        return None, None
+    tail = (1 - confidence) / 2
+    low = int(binom.ppf(tail, n, q))  # P(Bin <= low - 1) <= tail: X(low) <= x_q with >= 1 - tail
+    high = int(binom.ppf(1 - tail, n, q)) + 1  # P(Bin <= high - 1) >= 1 - tail: x_q <= X(high)
+    return (low if low >= 1 else None), (high if high <= n else None)
+
+
+def p95_interval(histogram, confidence: float = CONFIDENCE) -> dict:
+    """p95 of an HDR histogram (us) in ms, with its interval from the order statistics:
+    low_ms None = 0 (unbounded below), high_ms None = unbounded (too few requests).
+    Requests are taken as independent; within a step they share the server's state, so
+    the interval speaks to the sample's size, not to a different run's machine."""
+    n = histogram.get_total_count()
+    if not n:
+        return {"p95_ms": None, "low_ms": None, "high_ms": None, "confidence": confidence, "ranks": [None, None]}
+    low, high = quantile_ranks(n, 0.95, confidence)
+
+    def at_rank(rank: int) -> int:
+        return histogram.get_value_at_percentile(100.0 * rank / n)
+    return {"p95_ms": histogram.get_value_at_percentile(95) / 1000,
+            # the bucket's lowest value for the lower bound, its highest for the upper (HDR keeps 3 digits)
+            "low_ms": histogram.get_lowest_equivalent_value(at_rank(low)) / 1000 if low else None,
+            "high_ms": at_rank(high) / 1000 if high else None, "confidence": confidence, "ranks": [low, high]}
+
+
+HELD, BREACH, UNDECIDED = "held", "breach", "undecided"
+
+
 def judge(step: dict, limit: Slo) -> dict:
-    """{"held", "reasons", "clear"} for one measured step."""
-    reasons, clear = [], False
+    """{"state", "held", "reasons", "clear"} for one measured step. p95: held when its
+    interval's upper bound is below the SLO, a breach when its lower bound is at or above
+    it, else undecided. A step where the load generator was saturated cannot breach (its
+    users waited for the generator, not the server): undecided, and the ramp stops."""
+    breach, undecided, clear = [], [], False
     requests = step.get("requests") or 0
     if not requests:
-        reasons.append("no request completed")
+        breach.append("no request completed")
         clear = True
     p95 = step.get("p95_ms")
-    if p95 is not None and p95 >= limit.p95_ms:
-        reasons.append(f"p95 {p95:.0f} ms >= {limit.p95_ms:g} ms")
-        clear |= p95 >= CLEAR_FACTOR * limit.p95_ms
+    if p95 is not None:
+        interval = step.get("p95_interval") or {"low_ms": p95, "high_ms": p95}  # without one: the figure itself
+        low, high = interval["low_ms"], interval["high_ms"]
+        text = f"p95 {p95:.0f} ms [{_ms_text(low)}, {_ms_text(high)}]"
+        if low is not None and low >= limit.p95_ms:
+            breach.append(f"{text} >= {limit.p95_ms:g} ms")
+            clear |= low >= CLEAR_FACTOR * limit.p95_ms
+        elif high is None:
+            undecided.append(f"{text}: {requests} requests cannot bound p95 below {limit.p95_ms:g} ms")
+        elif high >= limit.p95_ms:
+            undecided.append(f"{text} straddles {limit.p95_ms:g} ms")
     ratio = step.get("failure_ratio") or 0.0
     if ratio >= limit.max_failure_ratio:
-        reasons.append(f"failures {ratio:.1%} >= {limit.max_failure_ratio:.0%}")
+        breach.append(f"failures {ratio:.1%} >= {limit.max_failure_ratio:.0%}")
         clear |= ratio >= CLEAR_FACTOR * limit.max_failure_ratio
     running = step.get("users_running")
     if running is not None and running < step["users"]:
-        reasons.append(f"only {running} of {step['users']} users running")
+        breach.append(f"only {running} of {step['users']} users running")
         clear = True
+    generator = step.get("client") or {}
+    if generator.get("bound") and (breach or undecided):
+        undecided = breach + undecided + [f"the load generator was saturated ({generator.get('why') or 'CPU'}): "
+                                          "not the server's breach"]
+        breach, clear = [], True  # a higher step would measure the generator again
     if step.get("incomplete"):
-        reasons.append("incomplete: " + step["incomplete"])
+        breach.append("incomplete: " + step["incomplete"])
         clear = True
-    return {"held": not reasons, "reasons": reasons, "clear": bool(reasons) and clear}
+    state = BREACH if breach else UNDECIDED if undecided else HELD
+    # the figures themselves over the SLO (whatever their interval): what the stop rule counts, so
+    # that a low step undecided for want of requests does not end the ramp
+    over = bool(breach) or generator.get("bound", False) or (p95 is not None and p95 >= limit.p95_ms)
+    return {"state": state, "held": state == HELD, "reasons": breach + undecided, "clear": state != HELD and clear,
+            "over": state != HELD and over}
+
+
+def _ms_text(x: float | None) -> str:
+    return "∞" if x is None else f"{x:.0f}"
+
+
+def state(judgement: dict) -> str:
+    """A judgement's state (older records had only `held`)."""
+    return judgement.get("state") or (HELD if judgement["held"] else BREACH)
 
 
 def should_stop(judged: list[dict]) -> str | None:
@@ -83,21 +157,28 @@ def should_stop(judged: list[dict]) -> str | None:
         return None
     if last["clear"]:
         return "clear breach at the last step: " + "; ".join(last["reasons"])
-    if len(judged) >= BREACHES_IN_A_ROW and not any(j["held"] for j in judged[-BREACHES_IN_A_ROW:]):
-        return f"{BREACHES_IN_A_ROW} breached steps in a row"
+    if len(judged) >= BREACHES_IN_A_ROW and all(j.get("over", not j["held"]) for j in judged[-BREACHES_IN_A_ROW:]):
+        return f"{BREACHES_IN_A_ROW} steps over the SLO in a row"
     return None
 
 
 def capacity(steps: list[dict], planned: tuple[int, ...] | None = None) -> dict:
-    """A variant's capacity from its measured steps (each with "users" and "judgement")."""
+    """A variant's capacity from its measured steps (each with "users" and "judgement"):
+    [users, first_breach). Latency is taken not to fall as users rise, so a held step
+    vouches for the undecided ones below it; undecided steps above the last held one
+    leave the capacity a range (they are listed)."""
     ordered = sorted(steps, key=lambda s: s["users"])
-    held, breach = 0, None
+    held, breach, undecided = 0, None, []
     for s in ordered:
-        if s["judgement"]["held"]:
+        verdict = state(s["judgement"])
+        if verdict == BREACH:
+            breach = s
+            break
+        if verdict == HELD:
             held = s["users"]
-            continue
-        breach = s
-        break
+        else:
+            undecided.append(s["users"])
+    undecided = [u for u in undecided if u > held]
     top = ordered[-1]["users"] if ordered else 0
     return {
         "users": held,
@@ -107,7 +188,9 @@ def capacity(steps: list[dict], planned: tuple[int, ...] | None = None) -> dict:
         "breach_reliable": bool(breach) and not (breach.get("client") or {}).get("bound", False)
         and breach.get("bottleneck") not in UNRELIABLE_BREACH,
         "breach_bottleneck": breach.get("bottleneck") if breach else None,
-        "at_least": breach is None,
+        "undecided": undecided,
+        "at_least": breach is None and not undecided,
+        "lowest_step": ordered[0]["users"] if ordered else None,
         "top_tested": top,
         "all_planned_run": planned is None or top >= max(planned),
     }
@@ -137,16 +220,19 @@ def concurrency_verdict(variant: str, mine: dict, base: dict, factor: float, pro
     from bench.judge import verdicts
 
     interval = ratio_interval(mine, base)
-    if interval["low"] >= factor:
+    if base["users"] == 0:  # latency-bound: a ratio over "no users" says nothing about concurrency
+        verdict = verdicts.INCONCLUSIVE
+    elif interval["low"] >= factor:
         verdict = verdicts.CONFIRMED
     elif interval["high"] is not None and interval["high"] <= factor:  # the true ratio is strictly below high
         verdict = verdicts.REFUTED
     else:
         verdict = verdicts.INCONCLUSIVE
-    notes = [f"capacity {_cap_text(mine)} vs baseline {_cap_text(base)} users at the SLO"]
+    notes = [f"capacity {capacity_text(mine)} vs baseline {capacity_text(base)} at the SLO"]
     notes += [why for why in (_below_grid("baseline", base), _below_grid("the variant", mine)) if why]
     if verdict == verdicts.INCONCLUSIVE:
-        notes += [why for why in (_unbounded("baseline", base), _unbounded("the variant", mine)) if why]
+        notes += [why for why in (_unbounded("baseline", base), _unbounded("the variant", mine),
+                                  _undecided("baseline", base), _undecided("the variant", mine)) if why]
     if problems:
         verdict = verdicts.INCONCLUSIVE
         notes += problems
@@ -155,8 +241,18 @@ def concurrency_verdict(variant: str, mine: dict, base: dict, factor: float, pro
     return verdicts.verdict_record("concurrency", variant, verdict, figure, "; ".join(notes))
 
 
+def _undecided(who: str, cap: dict) -> str | None:
+    steps_ = cap.get("undecided") or []
+    if not steps_:
+        return None
+    return (f"{who}'s p95 interval straddled the SLO at {', '.join(map(str, steps_))} users (undecided: "
+            "longer --step-seconds narrow it)")
+
+
 def _unbounded(who: str, cap: dict) -> str | None:
     """Why a capacity has no upper bound, if it has none."""
+    if cap["first_breach"] is None and cap.get("undecided"):
+        return f"{who} breached no step decidedly (upper bound unknown)"
     if cap["first_breach"] is None:
         return f"{who} held every step tested (untested upper bound: raise --steps)"
     if not cap["breach_reliable"]:
@@ -166,18 +262,17 @@ def _unbounded(who: str, cap: dict) -> str | None:
 
 
 def _below_grid(who: str, cap: dict) -> str | None:
-    """A breach at the lowest step says the requests themselves miss the SLO, not that
-    concurrency does: the capacity is below the step grid, and a ratio over it is a bound."""
-    if cap["users"] == 0 and cap["first_breach"] is not None:
-        return (f"{who} missed the SLO at its lowest step ({cap['first_breach']} users): its requests are slow at "
-                "any load tested, so this is a latency finding more than a concurrency one (lower --steps bound it)")
-    return None
+    """No step held: the requests themselves miss the SLO (or too few were measured to
+    say they meet it), not concurrency; a ratio over a capacity of 0 is no figure."""
+    if cap["users"] != 0:
+        return None
+    if cap["first_breach"] is not None and cap["first_breach"] == cap.get("lowest_step", cap["first_breach"]):
+        return (f"{who} missed the SLO at its lowest step ({cap['first_breach']} users): latency-bound, its "
+                "requests are slow at any load tested, so no capacity ratio is measured")
+    return (f"{who} held no step decidedly (breach at {cap['first_breach'] or '-'} users): latency-bound or too few "
+            "requests, so no capacity ratio is measured")
 
 
-def _cap_text(cap: dict) -> str:
-    if cap["at_least"]:
-        return f">= {cap['users']}"
-    return f"{cap['users']} (breach at {cap['first_breach']})"
 
 
 def bottleneck(step: dict, reference_service_ms: float | None) -> str | None:

@@ -13,8 +13,8 @@ from pathlib import Path
 
 from bench.judge import text as txt
 from bench.judge import verdicts
+from bench.report import charts_tables, style
 from bench.report import data as d
-from bench.report import pending, style
 from bench.report.charts import finding_state
 from bench.report.registry import Chart
 
@@ -362,15 +362,15 @@ def record_table(rows: list[dict], limit: int = 300) -> str:
             f"<tbody>{body}</tbody></table></div>{more}")
 
 
-def pending_body(key: str):
-    """Renders if present: vector and load sections (see pending.py)."""
+def records_body(key: str):
+    """The vector and load sections as tables of their records (see charts_tables.py)."""
     def body(data: dict) -> str:
-        parts = [f"<h3>{esc(title)}</h3>{record_table(rows)}" for title, rows in pending.tables(key, data[key])]
+        parts = [f"<h3>{esc(title)}</h3>{record_table(rows)}" for title, rows in charts_tables.tables(key, data[key])]
         return "".join(parts) or '<p class="note">This section has no data this report knows how to show.</p>'
     return body
 
 
-SECTION_BODIES = {"latency": latency_body, "vector": pending_body("vector"), "load": pending_body("load"),
+SECTION_BODIES = {"latency": latency_body, "vector": records_body("vector"), "load": records_body("load"),
                   "storage": storage_body, "security": security_body}
 
 

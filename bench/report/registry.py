@@ -18,7 +18,7 @@ from matplotlib.figure import Figure
 
 from bench.report import style
 
-MODULES = ("bench.report.charts", "bench.report.pending")  # modules that register charts
+MODULES = ("bench.report.charts", "bench.report.charts_vector", "bench.report.charts_load")  # they register charts
 
 
 @dataclass(frozen=True)
