@@ -26,7 +26,11 @@ pytestmark = pytest.mark.faults  # issue 14's fault-injection suite: `pytest -m 
 # contain (they are lower case): so "the marker is absent" means "no piece of the password
 # that includes it leaked", and a one-character password cannot match "localhost" by luck.
 MARKER = "QZ9Q"
-EXAMPLES = 2000
+# 500 (was 2000): each of these bugs, planted in bench.core.dsn, failed a property in every
+# one of 10 seeded runs of 200 examples (URL password in the query string missed; an
+# unencoded '@' or '/' read as libpq reads it; quoted echoes of an unparsable DSN kept;
+# percent-encoded or quoted forms not scrubbed; backslash escapes or tabs in key=value).
+EXAMPLES = 500
 
 
 @pytest.mark.parametrize(

@@ -15,7 +15,6 @@ from bench.vector import dataset as vector_dataset
 from seed import benchmark as seed_benchmark
 from seed import calibration
 from seed.config import make_config
-from tests.conftest import seed_tiny
 
 pytestmark = pytest.mark.faults  # issue 14's fault-injection suite: `pytest -m faults`
 
@@ -162,16 +161,16 @@ def test_force_dependents_drops_them_and_says_so(run_bench, tiny_dsn):
         assert schemas_present(conn, "baseline", "review") == {"review"}
 
 
-def test_dependents_name_objects_outside_the_dropped_schemas_only(db_dsn, db):
-    seed_tiny(db_dsn, only=["hardened"])
-    assert ownership.dependents(db, ["hardened", "hardened_private"]) == []  # its own links
-    assert any(d.startswith("trigger set_updated_at on hardened.")
-               for d in ownership.dependents(db, ["hardened_private"]))
-    db.execute("CREATE FUNCTION public.org_name(o hardened.organizations) RETURNS text LANGUAGE sql "
-               "AS 'SELECT o.name'")
-    db.execute("CREATE TABLE public.keep (o hardened.organizations, n int)")
-    assert ownership.dependents(db, ["hardened", "hardened_private"]) == [
-        "function public.org_name(hardened.organizations)", "table column public.keep.o"]
+def test_dependents_name_objects_outside_the_dropped_schemas_only(tiny_dsn):
+    with psycopg.connect(tiny_dsn, autocommit=True) as db:
+        assert ownership.dependents(db, ["hardened", "hardened_private"]) == []  # its own links
+        assert any(d.startswith("trigger set_updated_at on hardened.")
+                   for d in ownership.dependents(db, ["hardened_private"]))
+        db.execute("CREATE FUNCTION public.org_name(o hardened.organizations) RETURNS text LANGUAGE sql "
+                   "AS 'SELECT o.name'")
+        db.execute("CREATE TABLE public.keep (o hardened.organizations, n int)")
+        assert ownership.dependents(db, ["hardened", "hardened_private"]) == [
+            "function public.org_name(hardened.organizations)", "table column public.keep.o"]
 
 
 # ---- scratch databases -------------------------------------------------------------------

@@ -15,7 +15,6 @@ from psycopg import errors
 from bench.core import schema as schemas
 from bench.core.identity import SERVICE, as_user
 from bench.security.attacks import pick_actors, request, sandbox
-from tests.conftest import seed_tiny
 
 VARIANTS = {v.name: v for v in schemas.variants()}
 RLS = ("review", "hardened")
@@ -176,14 +175,8 @@ def test_a_time_range_query_prunes_activity_partitions(conn):
 
 
 # ---- materialized view ----------------------------------------------------------------------
-@pytest.fixture
-def hardened_dsn(db_dsn):
-    seed_tiny(db_dsn, only=["hardened"])
-    return db_dsn
-
-
-def test_hardened_stats_refresh_concurrently_and_follow_the_data(hardened_dsn):
-    with psycopg.connect(hardened_dsn, autocommit=True) as conn:
+def test_hardened_stats_refresh_concurrently_and_follow_the_data(tiny_dsn):
+    with psycopg.connect(tiny_dsn, autocommit=True) as conn:
         cap, category, owner = conn.execute(
             "SELECT id, category, owner_id FROM hardened.capabilities WHERE status = 'published' "
             "AND deleted_at IS NULL ORDER BY id LIMIT 1").fetchone()

@@ -155,6 +155,7 @@ def _seed_cli(dsn: str, *extra: str) -> list[str]:
             "--rows", "documents=30000", "--anchor", "2026-11-01", "--workers", "1", *extra]
 
 
+@pytest.mark.e2e  # whole CLI seeds of 30,000 documents
 def test_resume_after_kill_9_gives_exact_rows(db_dsn, second_db):
     env = {**os.environ, "BENCH_ENCRYPTION_KEY": TEST_KEY}
     victim = subprocess.Popen(_seed_cli(db_dsn), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -269,6 +270,7 @@ def test_1536_dimensions_load_as_written(db_dsn):
     assert 0.999 < norms[0] <= norms[1] < 1.001  # L2-normalised, as generated
 
 
+@pytest.mark.e2e  # the whole `bench seed --benchmark` in a scratch database
 def test_the_seeder_benchmark_prints_every_table_and_leaves_no_scratch_database(run_bench, db_dsn):
     done = run_bench("--dsn", db_dsn, "seed", "--benchmark", "--scale", "tiny")
     assert done.returncode == 0, done.stderr

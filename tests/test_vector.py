@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import uuid
 
 import numpy as np
 import psycopg
@@ -28,20 +27,15 @@ from bench.vector import run as vector_run
 from bench.vector.benchmark import VECTOR
 from bench.vector.run import VectorOptions
 from seed import calibration
-from tests.conftest import seed_tiny
+from tests.conftest import clone, drop
 
 
 @pytest.fixture(scope="module")
-def vector_dsn(pg_server, template_db):
-    """A tiny seeded database of this module's own."""
-    name = f"t_vector_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(pg_server.admin_dsn, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_db}"')
-    dsn = pg_server.dsn(name)
-    seed_tiny(dsn)
-    yield dsn
-    with psycopg.connect(pg_server.admin_dsn, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+def vector_dsn(pg_server, tiny_template):
+    """A copy of the tiny dataset of this module's own."""
+    name = clone(pg_server, tiny_template)
+    yield pg_server.dsn(name)
+    drop(pg_server, name)
 
 
 @pytest.fixture(scope="module")
