@@ -46,7 +46,7 @@ def cell_series(section: dict) -> list[tuple[str, list[float], list[int]]]:
 
 
 def pooled(rows: list[tuple[str, list[float], list[int]]], prefix: str) -> tuple[float, float, int]:
-    parts = [components(v, r) for label, v, r in rows if label.startswith(prefix) == (prefix == "ratio")]
+    parts = [components(v, r) for label, v, r in rows if label.startswith("ratio") == (prefix == "ratio")]
     parts = [p for p in parts if p]
     if not parts:
         return float("nan"), float("nan"), 0
