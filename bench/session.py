@@ -217,8 +217,16 @@ def keeping_partial(run: Run, unit: str | None):
 
 
 def parse_defaults(benchmark: Benchmark) -> Any:
-    """The options a `bench run NAME` without flags would use (what `bench all` measures):
-    parsed by the same click options, so the two can never differ."""
+    """The options a `bench run NAME` without flags would use (what `bench all` measures),
+    parsed by the same click options so the two can never differ; an option may be set by
+    BENCH_<NAME>_<OPTION> (e.g. BENCH_LATENCY_ROUNDS=2), checked like the flag."""
     command = click.command(benchmark.name)(benchmark.click_options(lambda **values: values))
-    with command.make_context(benchmark.name, [], resilient_parsing=False) as ctx:
-        return benchmark.options(dict(ctx.params))
+    prefix = f"BENCH_{benchmark.name.upper()}"
+    try:
+        with command.make_context(benchmark.name, [], resilient_parsing=False, auto_envvar_prefix=prefix) as ctx:
+            return benchmark.options(dict(ctx.params))
+    except click.BadParameter as exc:  # only the environment can be wrong here: say which variable
+        from bench.core.errors import UsageError
+
+        name = f"{prefix}_{exc.param.name.upper()}" if exc.param and exc.param.name else prefix
+        raise UsageError(f"{name}: {exc.format_message()}") from None

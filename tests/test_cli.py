@@ -55,6 +55,10 @@ def test_embedded_server_lifecycle(run_bench, tmp_path):
 
 # The plumbing of every step, not its figures: the load test's steps shortened to seconds.
 SHORT_LOAD = {"BENCH_LOAD_STEPS": "5,10", "BENCH_LOAD_STEP_SECONDS": "1", "BENCH_LOAD_WARMUP_SECONDS": "0"}
+SHORT_RUNS = {"BENCH_LATENCY_ROUNDS": "2", "BENCH_LATENCY_RUNS": "1", "BENCH_LATENCY_REQUESTS": "6",
+              "BENCH_LATENCY_WARMUP": "2", "BENCH_LATENCY_SCENARIO_NAMES": "my_projects projects_by_status",
+              "BENCH_VECTOR_ROUNDS": "2", "BENCH_VECTOR_QUERIES": "20", "BENCH_VECTOR_FILTERED_QUERIES": "4",
+              "BENCH_VECTOR_CLIENTS": "1"}  # bench all's options by environment: plumbing, not figures
 
 
 @pytest.mark.e2e
@@ -65,12 +69,13 @@ def test_bench_all_warm_starts_a_stopped_server_and_runs_everything(run_bench, t
         assert run_bench("db", "start", env=env).returncode == 0
         assert run_bench("db", "stop", env=env).returncode == 0
         # `bench all` starts the stopped server again (a warm start), seeds, measures, judges.
-        everything = run_bench("all", "--scale", "tiny", env={**env, **SHORT_LOAD}, timeout=600)
+        everything = run_bench("all", "--scale", "tiny", env={**env, **SHORT_LOAD, **SHORT_RUNS}, timeout=600)
         assert everything.returncode == 0, everything.stderr
         assert "pgvector" in everything.stdout and "shared_buffers" in everything.stdout
         assert f"embedded server started on port {env['BENCH_PORT']}" in everything.stderr
         assert "Verdicts" in everything.stdout and "results: " in everything.stdout
         assert "steps 5,10 users" in everything.stderr  # the load test ran, shortened
+        assert "latency: 12/12 batches" in everything.stderr  # BENCH_LATENCY_*: 2 rounds x 6 cells
     finally:
         run_bench("db", "stop", env=env)
 

@@ -56,6 +56,8 @@ ENV_MISTAKES = [
     ({"BENCH_PORT": "0"}, ["db", "status"], "between 1 and 65535"),
     ({"BENCH_LOAD_STEP_SECONDS": "0"}, ["run", "load"], "BENCH_LOAD_STEP_SECONDS"),
     ({"BENCH_LOAD_THINK": "-1"}, ["run", "load"], "BENCH_LOAD_THINK"),
+    ({"BENCH_LATENCY_ROUNDS": "x"}, ["all"], "BENCH_LATENCY_ROUNDS"),  # bench all's options by environment
+    ({"BENCH_VECTOR_QUERIES": "3"}, ["all"], "BENCH_VECTOR_QUERIES"),
 ]
 
 # Mistakes of commands that start the embedded server when it is not running.

@@ -23,7 +23,10 @@ from bench.session import Session
 @scale_option("Scale to seed and measure.")
 @click.pass_obj
 def run_all(session: Session, scale: str) -> None:
-    """What `make bench` runs: start the server, seed the default scale, measure, judge."""
+    """What `make bench` runs: start the server, seed the default scale, measure, judge.
+
+    Each benchmark runs with the options `bench run NAME` has without flags; set one with
+    BENCH_<NAME>_<OPTION>, e.g. BENCH_LATENCY_ROUNDS=2 or BENCH_VECTOR_QUERIES=50."""
     from bench.report import render
     from seed.config import make_config
     from seed.run import seed_database
