@@ -29,8 +29,8 @@ def load_capacity(section: dict) -> dict[str, dict]:
 @chart("load_curves", "Load curves",
        "Locust step load per variant: p95 latency (left, log scale; dashed line the SLO the run was judged by) and "
        "requests per second (right) against concurrent users; a hollow marker is a step that did not hold the SLO "
-       "(p95 or unexpected failures). The legend gives each variant's capacity: the largest step held with every "
-       "smaller step held.",
+       "(p95 or unexpected failures). The legend gives each variant's capacity: the largest step whose p95 interval "
+       "stayed below the SLO, the first breach, and steps too short to decide.",
        order=50, needs="load", height=lambda data: 4.6, applies=lambda data: bool(load_steps(data["load"])))
 def load_curves(fig, data):
     section = data["load"]
