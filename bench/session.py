@@ -42,6 +42,7 @@ class Session:
     out: Console
     err: Console
     _dsn: str | None = field(default=None, repr=False)
+    server: dict | None = field(default=None, repr=False)  # what the last check found (versions, pgvector)
 
     @classmethod
     def start(cls, settings: config.Settings) -> Session:
@@ -82,15 +83,13 @@ class Session:
 
         dsn = self.target_dsn()
         with database.connect(dsn) as conn:
-            database.check_server(conn, dsn)
+            self.server = database.check_server(conn, dsn)
             yield conn, dsn
 
     def check(self) -> dict:
         """Connect once and check the server (versions, pgvector)."""
-        from bench.core import database
-
-        with self.connection() as (conn, dsn):
-            return database.check_server(conn, dsn)
+        with self.connection():
+            return self.server
 
     def seeded_variants(self, only: list[str]) -> list[Variant]:
         from bench.core import schema as schemas

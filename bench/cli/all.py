@@ -13,7 +13,7 @@ from bench import session as sessions
 from bench.benchmarks import REGISTRY
 from bench.cli.run import execute
 from bench.cli.seed import data_path, print_seed, scale_option
-from bench.core import database, environment, fs
+from bench.core import environment, fs
 from bench.core import schema as schemas
 from bench.judge.text import human_bytes
 from bench.session import Session
@@ -35,8 +35,7 @@ def run_all(session: Session, scale: str) -> None:
     options = {name: sessions.parse_defaults(b) for name, b in REGISTRY.items()}  # as `bench run NAME` without flags
     fs.check_run_output(None, None)  # reports dir: before seeding and measuring
     with session.connection() as (conn, dsn):
-        versions = database.check_server(conn, dsn)
-        print_environment(session, environment.capture(conn, dsn, versions))
+        print_environment(session, environment.capture(conn, dsn, session.server))
         recorded = conn.execute("SELECT to_regclass('bench_meta.seed_run')").fetchone()[0] and conn.execute(
             "SELECT config FROM bench_meta.seed_run WHERE id = 1").fetchone()
         resume = bool(recorded) and recorded[0]["scale"] == scale  # finish (or keep) the same seed

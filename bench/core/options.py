@@ -11,6 +11,13 @@ import os
 import click
 
 
+def with_options(command, options: list):
+    """Decorate `command` with click options, listed in the order --help shows them."""
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
 def out_options(f):
     """Where a `bench run X` writes: a new run dir under --out, or into --run-dir."""
     f = click.option("--run-dir", metavar="DIR", help="Add this section to an existing run directory.")(f)

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import click
 from rich.table import Table
 
+from bench.core.options import with_options
 from bench.core.schema import REFERENCE
 
 if TYPE_CHECKING:  # the measuring modules load when a command measures: `bench --help` stays fast
@@ -27,7 +28,7 @@ class Latency:
     partial_unit = "rounds"
 
     def click_options(self, command):
-        for option in reversed([
+        return with_options(command, [
             click.option("--rounds", type=click.IntRange(1, 1000), default=6, show_default=True,
                          help="Interleaved rounds (A B C, B C A, ...) in all, spread over the runs; verdicts need "
                               "at least 5."),
@@ -45,9 +46,7 @@ class Latency:
             click.option("--rate", type=click.FloatRange(0.1, 10**6), default=100.0, show_default=True,
                          help="Open loop: requests per second."),
             click.option("--scenario", "scenario_names", multiple=True, metavar="NAME", help="Only these scenarios."),
-        ]):
-            command = option(command)
-        return command
+        ])
 
     def options(self, values: dict) -> LatencyOptions:
         from bench.latency.runner import LatencyConfig

@@ -27,6 +27,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bench.core import cpus
+from bench.core.options import with_options
 from bench.judge.text import concurrency_text
 from bench.loadtest import options as opts
 from bench.loadtest.connections import connection_headroom, pool_budget
@@ -65,7 +66,7 @@ class Load:
     partial_unit = None
 
     def click_options(self, command):
-        for option in reversed([
+        return opts.click_options(with_options(command, [
             click.option("--workers", type=click.IntRange(0, 64), default=0, show_default=True,
                          help="Local Locust worker processes under a local master (0: one process, no master)."),
             click.option("--remote-workers", type=click.IntRange(0, 1000), default=0, show_default=True,
@@ -80,9 +81,7 @@ class Load:
                          help="Benchmark the load generator: requests/s of 1 and 2 worker processes on a point query."),
             click.option("--max-rate-seconds", type=click.FloatRange(1, 600), default=8.0, show_default=True,
                          help="Measured seconds of each --max-rate run."),
-        ]):
-            command = option(command)
-        return opts.click_options(command)
+        ]))
 
     def options(self, values: dict) -> LoadOptions:
         own = {k: values.pop(k) for k in ("workers", "remote_workers", "bind", "ui", "web_port", "max_rate",

@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bench.core.errors import BenchError, UsageError
-from bench.core.options import known_variants
+from bench.core.options import known_variants, with_options
 from bench.judge import text as txt
 from bench.vector import configs
 
@@ -39,7 +39,7 @@ class Vector:
     partial_unit = None
 
     def click_options(self, command):
-        for option in reversed([
+        return with_options(command, [
             click.option("--config", "config_names", multiple=True, metavar="NAME", callback=known_configs,
                          help="Index configuration from bench/vector/configs.toml (repeatable). "
                               "Default: those marked default."),
@@ -58,9 +58,7 @@ class Vector:
             click.option("--no-rls", is_flag=True, help="Skip filtered search as users under RLS on the variants' tables."),
             click.option("--source", metavar="VARIANT", callback=known_variants,
                          help="Variant whose documents are copied (default: the first seeded)."),
-        ]):
-            command = option(command)
-        return command
+        ])
 
     def options(self, values: dict) -> VectorOptions:
         from bench.vector.run import VectorOptions
