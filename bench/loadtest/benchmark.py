@@ -109,12 +109,14 @@ class Load:
         previous = results.load(run.directory).get("load")
         folder = run.directory / "locust"
         config = {"steps": list(values["steps"]), "step_seconds": values["step_seconds"],
+                  "step_requests": values["step_requests"], "step_max_seconds": values["step_max_seconds"],
                   "warmup_seconds": values["warmup_seconds"], "think_seconds": list(values["think"]),
                   "seed": values["seed"], "workers": workers, "remote_workers": options.remote_workers,
                   "pool_size_per_process": values["pool_size"], "pool_timeout_s": values["pool_timeout"],
                   "connections": headroom, "personas": personas_record(), "locust_csv_dir": "locust"}
         run.session.note(f"load: {len(run.variants)} variant(s), steps {','.join(map(str, values['steps']))} users, "
-                         f"{values['warmup_seconds']:g} s warm-up + {values['step_seconds']:g} s per step, "
+                         f"{values['warmup_seconds']:g} s warm-up + {values['step_seconds']:g} s per step "
+                         f"(up to {values['step_max_seconds']:g} s until {values['step_requests']} requests), "
                          f"{workers or 'no'} worker process(es), pool {values['pool_size']} per process")
         runs = []
         # pinned before the first Locust process connects: the backends it opens inherit the server's CPUs

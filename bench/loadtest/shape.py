@@ -350,7 +350,7 @@ class StepLoadShape(LoadTestShape):
             return users, rate
         if self.phase == "measure":
             self._sample()
-            if time.perf_counter() - self.w_began < self.values["step_seconds"]:
+            if self._window_open(time.perf_counter() - self.w_began):
                 return users, rate
             self._close_window()
         missing = self._missing_replies()
@@ -399,6 +399,14 @@ class StepLoadShape(LoadTestShape):
         elif client.Runtime.instance is not None:
             client.Runtime.instance.open_window(self.number)
         self.w_began = time.perf_counter()
+
+    def _window_open(self, elapsed: float) -> bool:
+        """Open for step_seconds, then until step_requests requests (a p95 bound needs them:
+        at 5 users with a second of think time, 4 s give about 20) or step_max_seconds."""
+        if elapsed < self.values["step_seconds"]:
+            return True
+        counted = self.runner.stats.total.num_requests - self.before[None][0]
+        return counted < self.values["step_requests"] and elapsed < self.values["step_max_seconds"]
 
     def _close_window(self) -> None:
         self.w_seconds = time.perf_counter() - self.w_began

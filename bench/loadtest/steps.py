@@ -53,8 +53,10 @@ def slo() -> Slo:
     return Slo(float(claim.get("p95_ms", Slo.p95_ms)), float(claim.get("max_failure_ratio", Slo.max_failure_ratio)))
 
 
-def planned_seconds(steps: tuple[int, ...], step_seconds: float, warmup_seconds: float) -> float:
-    return len(steps) * (step_seconds + warmup_seconds)
+def planned_seconds(steps: tuple[int, ...], step_seconds: float, warmup_seconds: float,
+                    step_max_seconds: float = 0.0) -> float:
+    """The longest the plan may take (each window may stay open up to step_max_seconds)."""
+    return len(steps) * (max(step_seconds, step_max_seconds) + warmup_seconds)
 
 
 def quantile_ranks(n: int, q: float = 0.95, confidence: float = CONFIDENCE) -> tuple[int | None, int | None]:
