@@ -255,6 +255,13 @@ def test_command_writes_a_valid_vector_section(vector_dsn, tmp_path, capsys):
     assert data["dataset"]["scale"] == "tiny" and section["dataset"]["rows"] == 3000
     names = section["options"]["configs"]
     assert names == [c.name for c in configs.load().named([])]
+    # the compared indexes (reference and verdict ones; the review's lists = 3 is its own index here) twice
+    replicated = {"ivfflat_lists100", "ivfflat_rows_per_1000", "hnsw_m16_efc64"}
+    assert section["builds"]["per_index"] == 2 and set(section["builds"]["replicated"]) == replicated
+    replicas = {i["config"]: i for i in section["indexes"] if i.get("replica_of")}
+    assert {(i["replica_of"], i["build_number"]) for i in replicas.values()} == {(n, 2) for n in replicated}
+    assert {c["config"] for c in section["builds"]["comparisons"]["2"]} == replicated - {"ivfflat_lists100"}
+    names = names + sorted(replicas)
     built = [i for i in section["indexes"] if not i.get("same_index_as")]
     for info in built:
         assert info["build_s"] > 0 and info["size_bytes"] > 0 and info["plan"]["index"] == info["index"]
@@ -265,7 +272,7 @@ def test_command_writes_a_valid_vector_section(vector_dsn, tmp_path, capsys):
     assert by_name["ivfflat_pgvector_rule"]["same_index_as"] == "ivfflat_rows_per_1000"
     for p in section["sweeps"]:
         assert 0 <= p["recall"] <= 1 and p["errors"] == 0 and p["queries"] == 40
-        assert {t["clients"] for t in p["throughput"]} == {1, 2}
+        assert {t["clients"] for t in p["throughput"]} == ({1} if p.get("replica_of") else {1, 2})
     assert {(m["target"], m["config"]) for m in section["matched"]} == {(t, n) for t in (0.9, 0.95, 0.99)
                                                                         for n in names}
     assert all(c["interleaved"] for c in section["comparisons"] if c["comparable"])
@@ -275,7 +282,9 @@ def test_command_writes_a_valid_vector_section(vector_dsn, tmp_path, capsys):
     assert section["pareto"] and any(r["front"] for r in section["pareto"])
     claims = {(v["claim"], v["variant"]): v for v in data["verdicts"]}
     for variant in ("review", "hardened"):  # two rounds are too few to judge a timing claim
-        assert claims[("vector_speedup", variant)]["verdict"] in (verdicts.INCONCLUSIVE, verdicts.NOT_MEASURED)
+        claim = claims[("vector_speedup", variant)]
+        assert claim["verdict"] in (verdicts.INCONCLUSIVE, verdicts.NOT_MEASURED)
+        assert len(claim["builds"]) == 2 and claim["note"].startswith("2 builds of each index")
     with psycopg.connect(vector_dsn, autocommit=True) as conn:  # no index left behind
         assert not conn.execute("SELECT 1 FROM pg_indexes WHERE schemaname = 'bench_vector'").fetchall()
     out = capsys.readouterr().out

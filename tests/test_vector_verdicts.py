@@ -218,3 +218,41 @@ def test_the_verdict_chart_draws_the_new_words_inside_their_cells(tmp_path):
     renderer = fig.canvas.get_renderer()
     assert all(t.get_window_extent(renderer).width < column for t in drawn), [
         (t.get_text(), t.get_window_extent(renderer).width, column) for t in drawn]
+
+
+# ---- more than one build of each index -----------------------------------------------------------
+def _builds(*hnsw_ms: float) -> dict:
+    """The hardened verdict over one build per latency given: the same reference curve,
+    HNSW reaching 0.95 between its 3rd and 4th settings at that median latency."""
+    per_build = []
+    for seed, ms in enumerate(hnsw_ms, start=20):
+        hnsw = sweep(HNSW, [0.80, 0.90, 0.94, 0.96, 0.98], [ms * 0.6, ms * 0.8, ms * 0.95, ms * 1.05, ms * 1.3],
+                     seed=seed)
+        per_build.append(matched.compare({REF: REFERENCE, HNSW: hnsw}, VARIANTS, REF, [TARGET]))
+    (verdict,) = matched.verdict_records(per_build[0], {"hardened": HNSW}, TARGET, per_build[1:])
+    return verdict
+
+
+def test_builds_that_agree_keep_their_word_and_the_interval_spans_both():
+    verdict = _builds(1.0, 1.2)  # about +70% and +64% at 3.4 ms for the reference: both confirmed
+    each = [b["figure"] for b in verdict["builds"]]
+    assert [b["verdict"] for b in verdict["builds"]] == [verdicts.CONFIRMED] * 2
+    assert verdict["verdict"] == verdicts.CONFIRMED
+    assert verdict["figure"]["low"] == min(f["low"] for f in each)
+    assert verdict["figure"]["high"] == max(f["high"] for f in each)
+    assert verdict["figure"]["estimate"] == pytest.approx(np.mean([f["estimate"] for f in each]))
+    assert verdict["figure"]["builds"] == 2 and verdict["note"].startswith("2 builds of each index: +")
+
+
+def test_builds_that_disagree_are_inconclusive_whatever_each_says():
+    """As measured on 2026-12-02: one build confirmed-looking, the next refuted-looking."""
+    verdict = _builds(1.0, 2.6)  # about +70% (confirmed) and +23% (refuted)
+    assert [b["verdict"] for b in verdict["builds"]] == [verdicts.CONFIRMED, verdicts.REFUTED]
+    assert verdict["verdict"] == verdicts.INCONCLUSIVE
+    assert "the builds disagree, so a rebuild could flip the verdict" in verdict["note"]
+    assert verdict["figure"]["low"] < 0.40 < verdict["figure"]["high"]
+
+
+def test_one_build_is_its_own_verdict():
+    single = _builds(1.0)
+    assert "builds" not in single and single["verdict"] == verdicts.CONFIRMED

@@ -43,8 +43,16 @@ def client_levels(points: list[dict]) -> list[int]:
 
 
 def comparisons(section: dict) -> list[dict]:
-    """Every configuration against the reference at each target recall, by target then name."""
-    return sorted(section.get("comparisons") or [], key=lambda c: (c["target"], c["config"]))
+    """Every configuration against the reference at each target recall, by target, name and
+    build (later builds of an index against the same build of the reference)."""
+    later = [c for rows in ((section.get("builds") or {}).get("comparisons") or {}).values() for c in rows]
+    return sorted([*(section.get("comparisons") or []), *later],
+                  key=lambda c: (c["target"], c["config"], c.get("build_number", 1)))
+
+
+def comparison_label(row: dict) -> str:
+    build = f" (build {row['build_number']})" if row.get("build_number") else ""
+    return f"{row['config']}{build} @ {row['target']:.2f}"
 
 
 # ---- recall vs throughput --------------------------------------------------------------------
@@ -102,7 +110,7 @@ def vector_matched(fig, data):
     ax.axvline(0, color="#57606a", linewidth=0.8)
     for y, row in enumerate(reversed(rows)):
         _draw_comparison(ax, y, row)
-    ax.set_yticks(range(len(rows)), [f"{r['config']} @ {r['target']:.2f}" for r in reversed(rows)])
+    ax.set_yticks(range(len(rows)), [comparison_label(r) for r in reversed(rows)])
     ax.set_ylim(-0.6, len(rows) - 0.4)
     low, high = ax.get_xlim()
     ax.set_xlim(min(low, -0.1), max(high, claim["high"] + 0.1))

@@ -56,6 +56,9 @@ class Vector:
                          help="Queries per filter selectivity. Default: configs.toml's (25)."),
             click.option("--no-filtered", is_flag=True, help="Skip filtered search on the scratch table."),
             click.option("--no-rls", is_flag=True, help="Skip filtered search as users under RLS on the variants' tables."),
+            click.option("--builds", type=click.IntRange(1, 10), default=None,
+                         help="Builds of each compared index; the verdict must hold on every one. "
+                              "Default: configs.toml's (2)."),
             click.option("--source", metavar="VARIANT", callback=known_variants,
                          help="Variant whose documents are copied (default: the first seeded)."),
         ])
@@ -66,7 +69,8 @@ class Vector:
         return VectorOptions(configs=tuple(values["config_names"]), targets=tuple(values["targets"]),
                              queries=values["queries"], clients=tuple(sorted(set(values["clients"]) | {1})),
                              rounds=values["rounds"], filtered_queries=values["filtered_queries"],
-                             filtered=not values["no_filtered"], rls=not values["no_rls"], source=values["source"])
+                             filtered=not values["no_filtered"], rls=not values["no_rls"], source=values["source"],
+                             builds=values["builds"])
 
     def measure(self, run: Run, options: VectorOptions) -> dict:
         from bench.vector import run as vector_run

@@ -220,6 +220,7 @@ class Catalog:
     rls_settings: tuple[tuple[str, str], ...]
     rls_iterative: tuple[str, ...]
     interleave_max_bytes: int = 8 * 2**30
+    builds: int = 1  # builds of each compared index (the reference and the verdict ones)
     source: Path = field(default=CONFIGS_FILE, compare=False)
 
     def named(self, names: list[str] | tuple[str, ...]) -> list[IndexConfig]:
@@ -248,7 +249,8 @@ def load(path: Path = CONFIGS_FILE) -> Catalog:
                             for s in filtered.get("selectivities", [])),
         rls_settings=tuple((k, str(v)) for k, v in rls.get("settings", {}).items()),
         rls_iterative=tuple(rls.get("iterative", ("off",))),
-        interleave_max_bytes=int(raw.get("interleave_max_mib", 8192)) * 2**20, source=path)
+        interleave_max_bytes=int(raw.get("interleave_max_mib", 8192)) * 2**20, builds=int(raw.get("builds", 1)),
+        source=path)
     validate(catalog)
     return catalog
 
@@ -275,6 +277,8 @@ def validate(catalog: Catalog) -> None:
     names = [c.name for c in catalog.configs]
     if len(set(names)) != len(names):
         raise BenchError(f"{catalog.source.name}: duplicate config names")
+    if catalog.builds < 1:
+        raise BenchError(f"{catalog.source.name}: builds must be at least 1, not {catalog.builds}")
     for c in catalog.configs:
         where = f"{catalog.source.name}: config {c.name}"
         if c.method not in METHODS:

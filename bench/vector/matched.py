@@ -245,16 +245,46 @@ def _best(points: list[dict]) -> str:
     return f"{best['recall']:.3f} at {best['setting']}"
 
 
-def verdict_records(comparisons: list[dict], judged: dict[str, str], verdict_target: float) -> list[dict]:
+def verdict_records(comparisons: list[dict], judged: dict[str, str], verdict_target: float,
+                    later_builds: list[list[dict]] = ()) -> list[dict]:
     """One `vector_speedup` verdict per variant, from its judged configuration at the
-    verdict target; the other targets' figures go into the note."""
+    verdict target; the other targets' figures go into the note. `later_builds`: the same
+    comparisons on the second, third ... build of each index (combine_builds)."""
     out = []
     for variant, config in judged.items():
-        rows = [c for c in comparisons if c["config"] == config]
-        at = next((c for c in rows if c["target"] == verdict_target), None)
-        others = "; ".join(_short(c) for c in rows if c["target"] != verdict_target)
-        out.append(_verdict(variant, config, at, others, verdict_target))
+        records = []
+        for build in [comparisons, *later_builds]:
+            rows = [c for c in build if c["config"] == config]
+            if not rows and records:  # this build of the index was not kept: nothing to add
+                continue
+            at = next((c for c in rows if c["target"] == verdict_target), None)
+            others = "; ".join(_short(c) for c in rows if c["target"] != verdict_target)
+            records.append(_verdict(variant, config, at, others, verdict_target))
+        out.append(combine_builds(records))
     return out
+
+
+def combine_builds(records: list[dict]) -> dict:
+    """One verdict from each build's (build 1 first): the word they all give, else
+    inconclusive, since a rebuild would flip it; the figure is their mean, its interval
+    spanning every build's interval (with two or three builds an interval over builds
+    would be a t with 1-2 degrees of freedom: wider than any claim)."""
+    first = records[0]
+    if len(records) == 1:
+        return first
+    words = {r["verdict"] for r in records}
+    figure = dict(first["figure"])
+    figures = [r["figure"] for r in records]
+    if all(isinstance(f.get(key), (int, float)) for f in figures for key in ("estimate", "low", "high")):
+        figure.update(estimate=float(np.mean([f["estimate"] for f in figures])),
+                      low=min(f["low"] for f in figures), high=max(f["high"] for f in figures))
+    figure["builds"] = len(records)
+    each = ", ".join(f"{txt.figure_text(r, short=True)} ({r['verdict']})" for r in records)
+    note = (f"{len(records)} builds of each index: {each}; the interval spans every build's"
+            + ("; the builds disagree, so a rebuild could flip the verdict" if len(words) > 1 else "")
+            + f". Build 1: {first['note']}")
+    return {**first, "verdict": first["verdict"] if len(words) == 1 else verdicts.INCONCLUSIVE, "figure": figure,
+            "note": note, "builds": [{"verdict": r["verdict"], "figure": r["figure"]} for r in records]}
 
 
 # why a comparison was not made -> the verdict: measured but nothing to judge by, or not measured

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 import psycopg
@@ -34,12 +34,29 @@ class VectorOptions:
     filtered: bool = True
     rls: bool = True
     source: str | None = None  # the variant whose documents are copied (None: the first seeded)
+    builds: int | None = None  # builds of each compared index (None: configs.toml's)
     throughput_queries: int = 200  # per setting at N clients
     prepass_queries: int = 100
 
 
 def configs_to_measure(options: VectorOptions) -> int:
-    return len(catalog_mod.load().named(list(options.configs)))
+    """Index builds the progress counts: each configuration once, the compared ones again
+    for every later build."""
+    catalog = catalog_mod.load()
+    chosen = catalog.named(list(options.configs))
+    return len(chosen) + (_builds(options, catalog) - 1) * len(_replicated(chosen, catalog.reference().name))
+
+
+def _builds(options: VectorOptions, catalog: Catalog) -> int:
+    return options.builds or catalog.builds
+
+
+def _replicated(chosen: list[IndexConfig], reference: str) -> list[IndexConfig]:
+    """The configurations built more than once: the reference and those a verdict rests on
+    (when the reference is measured at all)."""
+    if reference not in {c.name for c in chosen}:
+        return []
+    return [c for c in chosen if c.name == reference or c.verdict]
 
 
 @dataclass
@@ -97,6 +114,8 @@ def run(conn: psycopg.Connection, dsn: str, variants: list[Variant], options: Ve
     # ---- one index at a time (the compared ones kept, within a budget, for the interleaved phase)
     batches = [b for b in np.array_split(np.arange(len(queries)), options.rounds) if len(b)]
     prepass = list(range(min(options.prepass_queries, len(queries))))
+    context = SweepContext(dim, scratch.rows, catalog.build_settings, queries, plain_truth, batches, prepass,
+                           max(targets), sorted(set(options.clients) | {1}), options.throughput_queries, k, timer, note)
     reference = catalog.reference().name
     built: dict[tuple, str] = {}
     indexes, points_by_config, filtered_rows = [], {}, []
@@ -120,26 +139,9 @@ def run(conn: psycopg.Connection, dsn: str, variants: list[Variant], options: Ve
                 continue
             built[bkey] = config.name
             predicate = f"id <> -{number}"  # true for every row: lets kept indexes coexist (configs.index_ddl)
-            sql = config.storage.search_sql(dataset.TABLE, dim, k, where=predicate)
-            note(f"vector: building {config.name} ({config.method}, {config.storage.name}, "
-                 f"{_params(config.resolved_build(scratch.rows))})")
             keep = False
             try:
-                t0 = time.perf_counter()
-                info = measure.build_index(conn, config, dim, scratch.rows, catalog.build_settings, predicate)
-                timer.add("index_builds", time.perf_counter() - t0)
-                first_setting = config.settings()[0]
-                info.update(config.describe(scratch.rows), plan=measure.plan_summary(
-                    conn, measure.Job(sql, (queries.vectors[0], *first_setting.query_args)),
-                    measure.SEQSCAN_OFF + first_setting.gucs))
-                note(f"vector: built {config.name} in {info['build_s']:.1f} s, "
-                     f"{info['size_bytes'] / 2**20:.0f} MiB; sweeping {config.sweep_param}")
-                plan = measure.SweepPlan(config, sql, config.settings(), batches, prepass, max(targets),
-                                         sorted(set(options.clients) | {1}), options.throughput_queries, k)
-                result = asyncio.run(measure.sweep(dsn, plan, queries, plain_truth))
-                timer.add("sweeps", result.seconds)
-                info.update(prepass=result.prepass, sweep_stopped_after=result.pruned_after,
-                            measured_after_rounds=result.extended, sweep_s=result.seconds)
+                info, sql, result = _build_and_sweep(conn, dsn, config, predicate, context)
                 points_by_config[config.name] = result.points
                 if options.filtered and kb_cases:
                     setting = _filter_setting(config, result.points, catalog.filtered_setting_target)
@@ -165,6 +167,37 @@ def run(conn: psycopg.Connection, dsn: str, variants: list[Variant], options: Ve
                     kept_bytes += info["size_bytes"]
                 else:
                     measure.drop_index(conn, config)
+
+        # ---- later builds of the compared indexes: HNSW's random levels and IVFFlat's k-means
+        # sample make every build a little different, and the verdict must hold for each
+        replica_of: dict[str, tuple[str, int]] = {}  # replica name -> (configuration, build number)
+        if reference in kept:
+            for build in range(2, _builds(options, catalog) + 1):
+                for config in _replicated(chosen, reference):
+                    if config.name not in kept:  # measured under another name, or over the size budget
+                        index_done()
+                        continue
+                    replica = replace(config, name=f"{config.name}_b{build}", default=False, verdict=False, keep=True)
+                    number += 1
+                    try:
+                        info, sql, result = _build_and_sweep(conn, dsn, replica, f"id <> -{number}", context,
+                                                             clients=[1])
+                    except BaseException:
+                        measure.drop_index(conn, replica)
+                        raise
+                    if kept_bytes + info["size_bytes"] > catalog.interleave_max_bytes:
+                        measure.drop_index(conn, replica)
+                        note(f"vector: {replica.name} dropped: the kept indexes would pass interleave_max_mib")
+                        index_done()
+                        continue
+                    kept_bytes += info["size_bytes"]
+                    indexes.append({**info, "replica_of": config.name, "build_number": build,
+                                    "kept_for_interleaved_phase": True})
+                    points_by_config[replica.name] = [{**p, "replica_of": config.name, "build_number": build}
+                                                      for p in result.points]
+                    kept[replica.name] = (replica, sql)
+                    replica_of[replica.name] = (config.name, build)
+                    index_done()
 
         # ---- interleaved phase: the kept indexes at their matched settings, round-robin
         interleaved_results: dict[tuple[str, str], dict] = {}
@@ -211,14 +244,18 @@ def run(conn: psycopg.Connection, dsn: str, variants: list[Variant], options: Ve
 
     # ---- matched recall, verdicts, Pareto
     variants_of = {c.name: c.variant for c in chosen}
+    variants_of.update({replica: variants_of[config] for replica, (config, _b) in replica_of.items()})
     matches = matched.matched(points_by_config, variants_of, targets)
     for m in matches:
         again = interleaved_results.get((m["config"], m.get("setting")))
         m["interleaved_p50_ms"] = again["latency"].get("p50_ms") if again else None
-    comparisons = matched.compare(points_by_config, variants_of, reference, targets, interleaved_results,
-                                  same_as_reference(chosen, catalog.reference(), scratch.rows))
+    same = same_as_reference(chosen, catalog.reference(), scratch.rows)
+    first_builds = {name: points for name, points in points_by_config.items() if name not in replica_of}
+    comparisons = matched.compare(first_builds, variants_of, reference, targets, interleaved_results, same)
+    later = _later_build_comparisons(replica_of, points_by_config, interleaved_results, variants_of, reference,
+                                     targets, same)
     judged = {c.variant: c.name for c in chosen if c.verdict and c.name != reference}
-    verdict_list = matched.verdict_records(comparisons, judged, catalog.verdict_target)
+    verdict_list = matched.verdict_records(comparisons, judged, catalog.verdict_target, list(later.values()))
     all_points = [p for ps in points_by_config.values() for p in ps]
     timer.add("total", time.perf_counter() - began)
     return {
@@ -239,6 +276,8 @@ def run(conn: psycopg.Connection, dsn: str, variants: list[Variant], options: Ve
         "matched": matches,
         "interleaved": list(interleaved_results.values()),
         "comparisons": comparisons,
+        "builds": {"per_index": _builds(options, catalog), "replicated": sorted({c for c, _b in replica_of.values()}),
+                   "comparisons": {str(b): rows for b, rows in later.items()}},
         "filter_cases": [c.describe() for c in kb_cases + org_cases],
         "filtered": filtered_rows,
         "rls": rls_rows,
@@ -247,6 +286,67 @@ def run(conn: psycopg.Connection, dsn: str, variants: list[Variant], options: Ve
         "seconds": timer.phases,
         "verdicts": verdict_list,
     }
+
+
+@dataclass(frozen=True)
+class SweepContext:
+    """What every index build and sweep of one run shares."""
+    dim: int
+    rows: int
+    build_settings: dict
+    queries: dataset.Queries
+    truth: list
+    batches: list
+    prepass: list[int]
+    stop_recall: float
+    clients: list[int]
+    throughput_queries: int
+    k: int
+    timer: Timer
+    note: object
+
+
+def _build_and_sweep(conn: psycopg.Connection, dsn: str, config: IndexConfig, predicate: str, ctx: SweepContext,
+                     clients: list[int] | None = None) -> tuple[dict, str, measure.SweepResult]:
+    """Build one index on the scratch table and sweep its search setting: (index record,
+    its search SQL, the sweep). The caller keeps or drops the index."""
+    sql = config.storage.search_sql(dataset.TABLE, ctx.dim, ctx.k, where=predicate)
+    ctx.note(f"vector: building {config.name} ({config.method}, {config.storage.name}, "
+             f"{_params(config.resolved_build(ctx.rows))})")
+    t0 = time.perf_counter()
+    info = measure.build_index(conn, config, ctx.dim, ctx.rows, ctx.build_settings, predicate)
+    ctx.timer.add("index_builds", time.perf_counter() - t0)
+    first_setting = config.settings()[0]
+    info.update(config.describe(ctx.rows), plan=measure.plan_summary(
+        conn, measure.Job(sql, (ctx.queries.vectors[0], *first_setting.query_args)),
+        measure.SEQSCAN_OFF + first_setting.gucs))
+    ctx.note(f"vector: built {config.name} in {info['build_s']:.1f} s, "
+             f"{info['size_bytes'] / 2**20:.0f} MiB; sweeping {config.sweep_param}")
+    plan = measure.SweepPlan(config, sql, config.settings(), ctx.batches, ctx.prepass, ctx.stop_recall,
+                             clients or ctx.clients, ctx.throughput_queries, ctx.k)
+    result = asyncio.run(measure.sweep(dsn, plan, ctx.queries, ctx.truth))
+    ctx.timer.add("sweeps", result.seconds)
+    info.update(prepass=result.prepass, sweep_stopped_after=result.pruned_after,
+                measured_after_rounds=result.extended, sweep_s=result.seconds)
+    return info, sql, result
+
+
+def _later_build_comparisons(replica_of: dict[str, tuple[str, int]], points_by_config: dict, interleaved: dict,
+                             variants_of: dict, reference: str, targets: list[float], same: dict) -> dict[int, list]:
+    """Build b of every replicated index against build b of the reference, as matched.compare
+    does for the first builds (the replicas under their configurations' names)."""
+    out = {}
+    for build in sorted({b for _c, b in replica_of.values()}):
+        names = {config: replica for replica, (config, b) in replica_of.items() if b == build}
+        if reference not in names:
+            continue
+        points = {config: [{**p, "config": config} for p in points_by_config[replica]]
+                  for config, replica in names.items()}
+        again = {(config, setting): {**r, "config": config} for config, replica in names.items()
+                 for (name, setting), r in interleaved.items() if name == replica}
+        out[build] = [{**c, "build_number": build}
+                      for c in matched.compare(points, variants_of, reference, targets, again, same)]
+    return out
 
 
 def same_as_reference(chosen: list[IndexConfig], reference: IndexConfig, rows: int) -> dict[str, dict]:
