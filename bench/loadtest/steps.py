@@ -248,7 +248,7 @@ def _undecided(who: str, cap: dict) -> str | None:
     if not steps_:
         return None
     return (f"{who}'s p95 interval straddled the SLO at {', '.join(map(str, steps_))} users (undecided: "
-            "longer --step-seconds narrow it)")
+            "a larger --step-requests or --step-max-seconds narrows it)")
 
 
 def _unbounded(who: str, cap: dict) -> str | None:

@@ -34,7 +34,8 @@ def _b_ids(t: Target, table: str) -> list:
     elif table == "capabilities":
         live = " AND deleted_at IS NULL" if t.has("capabilities", "deleted_at") else ""
         where += f" AND NOT (status = 'published' AND approval_status = 'approved'{live})"
-    rows = t.conn.execute(t.sql(f"SELECT id FROM {{v}}.{ident(table)} WHERE {where}"), {"b": t.actors.org_b})
+    rows = t.conn.execute(t.sql(f"SELECT id FROM {{v}}.{ident(table)} WHERE {where} ORDER BY id"),
+                          {"b": t.actors.org_b})
     return [r[0] for r in rows.fetchall()]
 
 
@@ -80,9 +81,13 @@ WRITE_TABLES = {"documents": "title", "dashboards": "name", "datasets": "name", 
                 "capabilities": "name", "user_activity_log": "action", "knowledge_bases": "name", "projects": "name"}
 
 
+WRITE_SAMPLE = 3  # rows of org B per table: enough to show the write goes through; all of them made
+# the cascades of cross_tenant_delete scan unindexed child tables once per row (25 of baseline's 33 s)
+
+
 def _write_each(t: Target, statement: str) -> tuple[bool, str]:
     changed, blocked = {}, []
-    targets = {table: _b_ids(t, table) for table in WRITE_TABLES if t.has(table)}
+    targets = {table: _b_ids(t, table)[:WRITE_SAMPLE] for table in WRITE_TABLES if t.has(table)}
     with t.user(t.actors.a_owner) as c:
         for table, ids in targets.items():
             sql = statement.format(table=ident(table), col=ident(WRITE_TABLES[table]))
