@@ -46,6 +46,9 @@ def machine() -> dict:
         "memory_bytes": memory.total,
         "platform": platform.platform(),
         "python": sys.version.split()[0],
+        # what else ran when the run began (1, 5, 15 minutes): absolute latencies of a busy
+        # machine are not this machine's (the avg_latency claim moved with it, 2026-12-02)
+        "load_average": [round(x, 2) for x in os.getloadavg()],
     }
 
 

@@ -35,6 +35,7 @@ body { margin: 0; color: var(--fg); background: #fff;
 main { max-width: 1240px; margin: 0 auto; padding: 14px 24px 48px; }
 header h1 { font-size: 21px; margin: 0 0 2px; }
 header .meta { color: var(--muted); margin: 0; font-size: 13px; }
+header .busy { color: #9a6700; font-weight: 600; }
 nav { font-size: 13px; margin: 6px 0 0; }
 nav a { color: #0969da; text-decoration: none; margin-right: 12px; }
 h2 { font-size: 17px; margin: 26px 0 8px; padding-bottom: 4px; border-bottom: 1px solid var(--line); }
@@ -123,6 +124,9 @@ def header(data: dict, sections: list[str]) -> str:
         facts.append(f"PostgreSQL {esc(server.get('server'))}, pgvector {esc(server.get('pgvector'))}")
     if machine.get("cpu_count"):
         facts.append(f"{esc(machine['cpu_count'])} CPUs, {esc(txt.human_bytes(machine.get('memory_bytes')))}")
+    if machine.get("load_average") and machine["load_average"][0] >= machine.get("cpu_count", 1) / 2:
+        facts.append(f'<span class="busy">machine busy at the start: load average '
+                     f'{esc(machine["load_average"][0])} on {esc(machine["cpu_count"])} CPUs</span>')
     if harness.get("git_commit"):
         dirty = " (dirty)" if harness.get("git_dirty") else ""
         facts.append(f"commit <code>{esc(harness['git_commit'][:10])}</code>{dirty}")

@@ -1,0 +1,33 @@
+"""What a run records about the machine it ran on, and what the report says about it."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from bench.core import environment
+from bench.report import html
+
+TINY_RUN = Path(__file__).parent / "fixtures" / "tiny_run" / "results.json"
+
+
+def test_the_machine_record_carries_the_load_average_at_the_start():
+    machine = environment.machine()
+    assert machine["load_average"] == [round(x, 2) for x in machine["load_average"]]
+    assert len(machine["load_average"]) == 3 and all(x >= 0 for x in machine["load_average"])
+    assert machine["cpu_count"] == os.cpu_count()
+
+
+def test_the_report_header_says_when_the_machine_was_busy():
+    data = json.loads(TINY_RUN.read_text())
+    machine = data["environment"]["machine"]
+    quiet = html.header({**data, "environment": {**data["environment"],
+                                                 "machine": {**machine, "cpu_count": 2, "load_average": [0.4, 0.3, 0.2]}}},
+                        [])
+    busy = html.header({**data, "environment": {**data["environment"],
+                                                "machine": {**machine, "cpu_count": 2, "load_average": [9.6, 8.8, 7.5]}}},
+                       [])
+    assert "machine busy" not in quiet
+    assert "machine busy at the start: load average 9.6 on 2 CPUs" in busy
+    assert "machine busy" not in html.header(data, [])  # runs recorded before the field: nothing claimed
