@@ -5,7 +5,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: bench test test-fast install bench-seed bench-overhead db-stop clean
+.PHONY: bench test test-fast install bench-seed bench-overhead bench-micro db-stop clean
 
 bench: $(STAMP)
 	$(VENV)/bin/bench all
@@ -27,6 +27,14 @@ install: $(STAMP)
 # The seeder's throughput next to the server's COPY limit (prints figures).
 bench-seed: $(STAMP)
 	$(VENV)/bin/bench seed --benchmark --scale small
+
+# The harness's own hot paths (benchmarks/: COPY encoding, embeddings, HDR recording, report
+# rendering) with pytest-benchmark: saved under .benchmarks/, compared with the last saved
+# run; fails when a mean got more than 25% slower (the first run has nothing to compare with).
+bench-micro: $(STAMP)
+	$(PY) -m pytest benchmarks -p no:cacheprovider --benchmark-only --benchmark-autosave \
+		--benchmark-storage=.benchmarks $$(ls .benchmarks/*/*.json >/dev/null 2>&1 && \
+		echo --benchmark-compare --benchmark-compare-fail=mean:25%)
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "bench needs Python >= 3.11; set PYTHON=python3.11")'

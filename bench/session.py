@@ -9,6 +9,7 @@ connection, the run directory, the measurement, its section saved in results.jso
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -221,11 +222,25 @@ def parse_defaults(benchmark: Benchmark) -> Any:
     BENCH_<NAME>_<OPTION> (e.g. BENCH_LATENCY_ROUNDS=2), checked like the flag."""
     command = click.command(benchmark.name)(benchmark.click_options(lambda **values: values))
     prefix = f"BENCH_{benchmark.name.upper()}"
+    for param in command.params:
+        if isinstance(param, click.Option) and not param.envvar:
+            param.envvar = _option_envvars(prefix, param)
     try:
-        with command.make_context(benchmark.name, [], resilient_parsing=False, auto_envvar_prefix=prefix) as ctx:
+        with command.make_context(benchmark.name, [], resilient_parsing=False) as ctx:
             return benchmark.options(dict(ctx.params))
     except click.BadParameter as exc:  # only the environment can be wrong here: say which variable
         from bench.core.errors import UsageError
 
-        name = f"{prefix}_{exc.param.name.upper()}" if exc.param and exc.param.name else prefix
-        raise UsageError(f"{name}: {exc.format_message()}") from None
+        envvar = exc.param.envvar if exc.param else None
+        set_ones = [n for n in envvar or () if n in os.environ]
+        raise UsageError(f"{set_ones[0] if set_ones else prefix}: {exc.format_message()}") from None
+
+
+def _option_envvars(prefix: str, param: click.Option) -> list[str]:
+    """BENCH_<NAME>_<OPTION> from the option's flag (--scenario: BENCH_LATENCY_SCENARIO), and
+    from its parameter name where that differs (BENCH_LATENCY_SCENARIO_NAMES), as before."""
+    flag = max(param.opts, key=len).lstrip("-").replace("-", "_").upper()
+    names = [f"{prefix}_{flag}"]
+    if param.name and param.name.upper() != flag:
+        names.append(f"{prefix}_{param.name.upper()}")
+    return names

@@ -18,6 +18,12 @@ DERIVED = ("project_members", "dashboard_data_sources")
 # seeded by another generator version is then refused instead of silently reused, and
 # the vector benchmark's cached scratch copy and ground truth are rebuilt.
 GENERATOR_VERSION = 3  # 3: embeddings computed with one BLAS thread (bitwise the same on any core count)
+DEFAULT_EMBEDDINGS = "synthetic"
+
+
+def generator_label(embeddings: str) -> int | str:
+    """The recorded generator: the version for the default vectors, `3:real:...` etc. else."""
+    return GENERATOR_VERSION if embeddings == DEFAULT_EMBEDDINGS else f"{GENERATOR_VERSION}:{embeddings}"
 
 
 def scales() -> dict[str, dict[str, int]]:
@@ -33,14 +39,22 @@ class SeedConfig:
     dim: int = 384
     difficulty: float = DEFAULT_DIFFICULTY
     anchor: str = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc).date().isoformat())
-    generator: int = GENERATOR_VERSION
+    generator: int | str = GENERATOR_VERSION
+    # Where the vectors come from (seed/vectors.py): "synthetic" (the default generator),
+    # "synthetic:fitted" (the profile fitted to real embeddings) or "real:all-MiniLM-L6-v2".
+    # Recorded only when not the default, so a default seed records what it always did;
+    # any other source also changes `generator`, which keys the vector benchmark's data.
+    embeddings: str = DEFAULT_EMBEDDINGS
 
     @property
     def anchor_time(self) -> dt.datetime:
         return dt.datetime.fromisoformat(self.anchor).replace(tzinfo=dt.timezone.utc)
 
     def as_dict(self) -> dict:
-        return asdict(self)
+        out = asdict(self)
+        if out["embeddings"] == DEFAULT_EMBEDDINGS:
+            del out["embeddings"]
+        return out
 
 
 def make_config(scale: str, overrides: list[str] | tuple[str, ...] = (), **kwargs) -> SeedConfig:
@@ -57,6 +71,11 @@ def make_config(scale: str, overrides: list[str] | tuple[str, ...] = (), **kwarg
         _check_anchor(kwargs["anchor"])
     else:
         kwargs.pop("anchor", None)
+    embeddings = kwargs.pop("embeddings", None) or DEFAULT_EMBEDDINGS
+    if embeddings != DEFAULT_EMBEDDINGS:
+        kwargs.update(embeddings=embeddings, generator=generator_label(embeddings))
+        if embeddings.startswith("real:") and kwargs.get("dim", 384) != 384:
+            raise UsageError(f"--embeddings real gives 384 dimensions ({embeddings[5:]}); got --dim {kwargs['dim']}")
     return SeedConfig(scale=scale, counts=counts, **kwargs)
 
 

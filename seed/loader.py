@@ -34,10 +34,10 @@ import psycopg
 from bench.core.errors import BenchError
 from seed import copy_binary
 from seed.config import SeedConfig
-from seed.embeddings import TopicModel, n_topics
 from seed.plan import Plan
 from seed.pools import Pools
 from seed.tables import TABLES, Context, query_vectors
+from seed.vectors import embedding_model
 
 META_DDL = """
 CREATE SCHEMA IF NOT EXISTS bench_meta;
@@ -216,7 +216,7 @@ def init_worker(dsn: str, config: SeedConfig, key: bytes, dims: dict[str, int], 
     if parent is not None:
         die_with_parent(parent)
     plan = Plan(config.seed, config.counts)
-    topics = TopicModel(config.seed, config.dim, n_topics(config.counts["documents"]), config.difficulty)
+    topics = embedding_model(config)
     ctx = Context(config.seed, plan, Pools.build(config.seed), topics, config.anchor_time, key)
     conn = psycopg.connect(dsn, autocommit=True)
     # A crash loses at most uncommitted chunks, and the progress row goes with its chunk.
@@ -377,7 +377,7 @@ def store_query_vectors(conn: psycopg.Connection, config: SeedConfig) -> int:
     rows): a set left over from another seed of this database would not match its documents."""
     n = config.counts.get("query_vectors", 0)
     plan = Plan(config.seed, config.counts)
-    topics = TopicModel(config.seed, config.dim, n_topics(config.counts["documents"]), config.difficulty)
+    topics = embedding_model(config)
     ctx = Context(config.seed, plan, None, topics, config.anchor_time, b"")
     kbs, orgs, vectors = query_vectors(ctx, n)
     names, payload = copy_binary.encode(

@@ -372,7 +372,7 @@ def documents(ctx: Context, lo: int, hi: int) -> Columns:
         "document_type": pick(*DOCUMENT_TYPES, rng.random(len(i))),
         "language": pick(*LANGUAGES, rng.random(len(i))),
         "metadata": [f'{{"pages": {p}}}' for p in paragraphs],
-        "embedding_vector": ctx.topics.sample(ctx.topics.topic_for(kb, rng), rng),
+        "embedding_vector": ctx.topics.document_vectors(i, kb, rng),
         "created_at": ctx.times(created),
         "updated_at": ctx.times(created * rng.random(len(i))),
     }
@@ -435,7 +435,7 @@ def query_vectors(ctx: Context, n: int) -> tuple[np.ndarray, np.ndarray, np.ndar
     rng = np.random.default_rng([ctx.seed, _code("query_vectors")])
     n_docs = ctx.plan.counts["documents"]
     kb = owner_of(ctx.plan.documents, rng.integers(0, n_docs, n))  # busy KBs are asked more
-    vectors = ctx.topics.sample(ctx.topics.topic_for(kb, rng), rng)
+    vectors = ctx.topics.query_vectors(kb, rng)
     return ctx.ids("knowledge_bases", kb), ctx.ids("organizations", ctx.plan.kb_org(kb)), vectors
 
 

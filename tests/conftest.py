@@ -225,3 +225,19 @@ def shared_tiny_dsn(pg_server, tiny_template):
     name = clone(pg_server, tiny_template, "bench_shared_tiny")
     yield pg_server.dsn(name)
     drop(pg_server, name)
+
+
+@pytest.fixture
+def no_leftovers():
+    """After the test: no process we started (Locust, pgbouncer) may still run (ended here if one does)."""
+    import psutil
+
+    before = {p.pid for p in psutil.Process().children(recursive=True)}
+    yield
+    left = [p for p in psutil.Process().children(recursive=True) if p.pid not in before]
+    for p in left:
+        try:
+            p.kill()
+        except psutil.NoSuchProcess:
+            pass
+    assert not left, f"processes left running: {[(p.pid, p.name()) for p in left]}"

@@ -54,3 +54,28 @@ def test_default_difficulty_stays_in_the_calibrated_band(db_dsn):
         measured = calibration.measure(conn, config, n_queries=200)
     assert 0.3 <= measured["ivfflat_lists100_probes1"] <= 0.7, measured
     assert 0.85 <= measured["hnsw_m16_ef40"] <= 0.97, measured
+
+
+def test_default_seed_records_what_it_always_did():
+    """The vector source is recorded only when it is not the default, so databases and
+    results of the default generator keep their config (and their dataset key)."""
+    default = make_config("tiny", anchor="2026-11-01").as_dict()
+    assert "embeddings" not in default and default["generator"] == 3
+    fitted = make_config("tiny", anchor="2026-11-01", embeddings="synthetic:fitted").as_dict()
+    assert fitted["embeddings"] == "synthetic:fitted" and fitted["generator"] == "3:synthetic:fitted"
+    with pytest.raises(Exception, match="384 dimensions"):
+        make_config("tiny", dim=64, embeddings="real:all-MiniLM-L6-v2")
+
+
+def test_fitted_profile_is_the_same_in_any_chunk():
+    """A neighbourhood's centre comes from its own seed, so documents generated in other
+    chunks or workers share it; every vector is a unit vector."""
+    from seed.embeddings import FITTED, FittedModel
+
+    model = FittedModel.for_documents(1, 64, 20_000, FITTED)
+    topics, groups = np.array([3, 1, 3, 0]), np.array([2, 0, 2, 1])
+    once = model._centres(topics, groups)
+    again = model._centres(topics[::-1], groups[::-1])[::-1]
+    assert np.array_equal(once, again) and np.array_equal(once[0], once[2])
+    x = model.sample(np.repeat(np.arange(4), 25), np.random.default_rng(0))
+    assert np.allclose(np.linalg.norm(x, axis=1), 1, atol=1e-5)

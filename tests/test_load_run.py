@@ -39,20 +39,6 @@ def load_dsn(pg_server, tiny_template):
     drop(pg_server, name)
 
 
-@pytest.fixture
-def no_leftovers():
-    """After the test: no process we started may still run (ended here if one does)."""
-    before = {p.pid for p in psutil.Process().children(recursive=True)}
-    yield
-    left = [p for p in psutil.Process().children(recursive=True) if p.pid not in before]
-    for p in left:
-        try:
-            p.kill()
-        except psutil.NoSuchProcess:
-            pass
-    assert not left, f"processes left running: {[(p.pid, p.name()) for p in left]}"
-
-
 def measure_load(dsn: str, options: LoadOptions, out_dir: str) -> tuple[int, Path, dict]:
     """`bench run load --only hardened` as the CLI runs it; (exit code, run dir, section)."""
     session = sessions.Session.start(config.resolve(dsn=dsn))

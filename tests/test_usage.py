@@ -141,3 +141,15 @@ def test_a_load_run_with_failing_requests_exits_1_after_writing_its_results(run_
     steps = json.loads(results.read_text())["load"]["steps"]
     failed = sum(s["errors"] for s in steps)
     assert failed and f"hardened {failed:,} of" in errors[0]
+
+
+@pytest.mark.parametrize("variable", ["BENCH_LATENCY_SCENARIO", "BENCH_LATENCY_SCENARIO_NAMES"])
+def test_bench_all_options_are_named_after_their_flags_and_their_parameters(monkeypatch, variable):
+    """`--scenario` is BENCH_LATENCY_SCENARIO (the flag), and BENCH_LATENCY_SCENARIO_NAMES (its
+    parameter) keeps working; a multiple option takes space-separated values."""
+    from bench import session as sessions
+    from bench.benchmarks import REGISTRY
+
+    monkeypatch.setenv(variable, "documents_by_kb my_projects")
+    options = sessions.parse_defaults(REGISTRY["latency"])
+    assert [s.name for s in options.scenarios] == ["documents_by_kb", "my_projects"]

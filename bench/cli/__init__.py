@@ -14,8 +14,10 @@ import sys
 import click
 
 from bench.cli.all import run_all
+from bench.cli.baseline import baseline_group
+from bench.cli.calibrate import calibrate_cmd
 from bench.cli.db import db_group
-from bench.cli.report import compare_cmd, report_cmd
+from bench.cli.report import compare_cmd, export_cmd, report_cmd
 from bench.cli.run import run_group
 from bench.cli.schema import schema_group
 from bench.cli.seed import seed_cmd
@@ -37,7 +39,8 @@ def cli(ctx: click.Context, dsn: str | None, data_dir: str | None, port: str | N
     ctx.obj = Session.start(config.resolve(dsn=dsn, data_dir=data_dir, port=port))
 
 
-for _command in (db_group, schema_group, seed_cmd, run_group, run_all, report_cmd, compare_cmd):
+for _command in (db_group, schema_group, seed_cmd, run_group, run_all, report_cmd, compare_cmd, baseline_group,
+                 export_cmd, calibrate_cmd):
     cli.add_command(_command)
 
 

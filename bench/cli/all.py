@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+from pathlib import Path
 
 import click
 from rich.table import Table
@@ -21,17 +22,30 @@ from bench.session import Session
 
 @click.command("all")
 @scale_option("Scale to seed and measure.")
+@click.option("--baseline", metavar="NAME", envvar="BENCH_BASELINE",
+              help="Release gate: compare the run with baseline NAME (bench baseline list) and exit 1 when a "
+                   "verdict got worse or a regression beyond --threshold is found (or BENCH_BASELINE).")
+@click.option("--report-only", is_flag=True, help="With --baseline: write and print the comparison, never fail on it.")
+@click.option("--threshold", type=click.FloatRange(0, 10), default=0.10, show_default=True,
+              help="With --baseline: the worsening (fraction) that counts as a regression.")
+@click.option("--force", is_flag=True,
+              help="With --baseline: show the comparison with a baseline measured differently (then not gated).")
 @click.pass_obj
-def run_all(session: Session, scale: str) -> None:
+def run_all(session: Session, scale: str, baseline: str | None, report_only: bool, threshold: float,
+            force: bool) -> None:
     """What `make bench` runs: start the server, seed the default scale, measure, judge.
 
     Each benchmark runs with the options `bench run NAME` has without flags; set one with
-    BENCH_<NAME>_<OPTION>, e.g. BENCH_LATENCY_ROUNDS=2 or BENCH_VECTOR_QUERIES=50."""
+    BENCH_<NAME>_<OPTION>, e.g. BENCH_LATENCY_ROUNDS=2 or BENCH_VECTOR_QUERIES=50.
+    With --baseline NAME the run is then compared with that stored run (compare.md and
+    compare.json in the run directory) and gates the release."""
     from bench.report import render
     from seed.config import make_config
     from seed.run import seed_database
 
     seed_config = make_config(scale)  # usage mistakes (BENCH_LOAD_* too) before a server starts
+    if baseline:
+        check_baseline(baseline, scale, force)  # a missing, corrupt or other-scale baseline: before measuring
     options = {name: sessions.parse_defaults(b) for name, b in REGISTRY.items()}  # as `bench run NAME` without flags
     fs.check_run_output(None, None)  # reports dir: before seeding and measuring
     with session.connection() as (conn, dsn):
@@ -49,8 +63,31 @@ def run_all(session: Session, scale: str) -> None:
     paths = render(directory)  # a failed run still gets its report
     session.out.print(f"report: {paths['report.html']}", soft_wrap=True)
     session.out.print(f"summary: {paths['summary.md']}", soft_wrap=True)
+    if baseline:
+        from bench.cli.baseline import gate_run
+
+        directory = Path(directory)
+        gated = gate_run(baseline, directory, threshold, force, report_only, str(directory / "compare.json"),
+                         str(directory / "compare.md"),
+                         echo=lambda text, nl=True: session.out.print(text, end="\n" if nl else "", soft_wrap=True,
+                                                                      markup=False, highlight=False))
+        session.out.print(f"comparison: {directory / 'compare.md'}", soft_wrap=True)
+        code = code or gated
     if code:
         sys.exit(code)
+
+
+def check_baseline(name: str, scale: str, force: bool) -> None:
+    """The baseline loads, and measured the scale about to be measured (exit 2 otherwise,
+    unless forced); the rest of its identity is checked against the finished run."""
+    from bench.core.errors import UsageError
+    from bench.report import baseline
+
+    results, _ = baseline.load(name)
+    measured = (results.get("dataset") or {}).get("scale")
+    if measured != scale and not force:
+        raise UsageError(f"baseline {name} measured scale {measured}, this run measures {scale}: not comparable "
+                         "(--force shows the comparison anyway, without gating)")
 
 
 def print_environment(session: Session, env: dict) -> None:
@@ -65,6 +102,8 @@ def print_environment(session: Session, env: dict) -> None:
         table.add_row(f"  {name}", value)
     table.add_row("cpu", f"{machine['cpu_count']} x {machine['cpu_model']}")
     table.add_row("memory", human_bytes(machine["memory_bytes"]))
+    if machine.get("load_average"):
+        table.add_row("load average", " / ".join(map(str, machine["load_average"])) + " (1 / 5 / 15 min)")
     table.add_row("python", machine["python"])
     commit = harness["git_commit"] or "unknown"
     table.add_row("harness", f"{harness['version']} @ {commit[:12]}{' (dirty)' if harness['git_dirty'] else ''}")

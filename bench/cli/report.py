@@ -44,20 +44,70 @@ def _default_threshold() -> float:
 @click.option("--threshold", type=click.FloatRange(0, 10), default=lambda: _default_threshold(), show_default="0.1",
               help="Flag a figure that worsens by more than this fraction (0.10 = 10%); a figure whose "
                    "smallest detectable change exceeds it is reported undecidable.")
-@click.option("--fail-on-regression", is_flag=True, help="Exit 1 when any regression is flagged (CI gate).")
+@click.option("--fail-on-regression", is_flag=True,
+              help="Exit 1 when a verdict got worse or any section flags a regression (CI gate).")
 @click.option("--force", is_flag=True,
               help="Compare runs of a different scale, seed, dim, generator version, difficulty, row counts, "
                    "mode or concurrency anyway (refused with exit 2 otherwise).")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False), metavar="PATH",
+              help="Also write the comparison as JSON to PATH.")
+@click.option("--markdown", "markdown_path", type=click.Path(dir_okay=False), metavar="PATH",
+              help="Also write the Markdown to PATH (what the PR workflow posts).")
 @click.pass_context
 def compare_cmd(ctx: click.Context, old: str, new: str, threshold: float, fail_on_regression: bool,
-                force: bool) -> None:
-    """Change in p50/p95/p99 and throughput per scenario and variant between two runs
-    (results.json files or run dirs), as Markdown: regressions and improvements beyond
-    --threshold (Holm over every figure), the smallest change each figure could detect,
-    and the figures these runs cannot decide."""
-    from bench.report import compare
+                force: bool, json_path: str | None, markdown_path: str | None) -> None:
+    """Compare two runs (results.json files or run dirs), as Markdown for a pull request:
+    verdicts that flipped first, then latency (p50/p95/p99 and throughput per scenario and
+    variant: Holm over every figure, the smallest change each could detect), vector search,
+    load, storage, security and seeding, each with its noise."""
+    from bench.report import gate
 
-    markdown, regressions = compare(old, new, threshold=threshold, force=force)
-    click.echo(markdown, nl=False)
-    if regressions and fail_on_regression:
+    review = gate.review(old, new, threshold=threshold, force=force)
+    text = gate.markdown(review)
+    write_outputs(review, text, json_path, markdown_path)
+    click.echo(text, nl=False)
+    if review.failed and fail_on_regression:
         ctx.exit(1)
+
+
+def write_outputs(review, text: str, json_path: str | None, markdown_path: str | None) -> None:
+    """The JSON and Markdown files of a comparison, each written whole (temp file + rename)."""
+    from pathlib import Path
+
+    from bench.core.fs import check_writable
+    from bench.report import gate
+
+    for path in (json_path, markdown_path):
+        if path:
+            check_writable(Path(path).resolve().parent, "output directory")
+            Path(path).resolve().parent.mkdir(parents=True, exist_ok=True)
+    if json_path:
+        gate.write_json(review, json_path)
+    if markdown_path:
+        target = Path(markdown_path)
+        temp = target.with_name(f".{target.name}.tmp")
+        temp.write_text(text, encoding="utf-8")
+        temp.replace(target)
+
+
+@click.command("export")
+@click.argument("run_dir", metavar="RUN_DIR", type=click.Path(exists=True))
+@click.option("--format", "kind", type=click.Choice(["github", "bencher"]), required=True,
+              help="github: github-action-benchmark's customSmallerIsBetter JSON; bencher: Bencher Metric Format.")
+@click.option("--output", "-o", type=click.Path(dir_okay=False), metavar="PATH",
+              help="Write to PATH (default: stdout).")
+def export_cmd(run_dir: str, kind: str, output: str | None) -> None:
+    """A run's figures as JSON for github-action-benchmark or Bencher (history in tools you already use)."""
+    from pathlib import Path
+
+    from bench.report.export import export
+
+    text = export(run_dir, kind)
+    if output:
+        target = Path(output)
+        temp = target.with_name(f".{target.name}.tmp")
+        temp.write_text(text, encoding="utf-8")
+        temp.replace(target)
+        click.echo(f"{kind}: {target}")
+    else:
+        click.echo(text, nl=False)

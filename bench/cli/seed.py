@@ -36,6 +36,14 @@ def data_path(session: Session) -> Path | None:
               help="Embedding dimension.")
 @click.option("--difficulty", type=click.FloatRange(0, 100), default=DEFAULT_DIFFICULTY, show_default=True,
               help="Isotropic noise in the embeddings: higher is harder for ANN indexes.")
+@click.option("--embeddings", "embeddings", type=click.Choice(["synthetic", "real"]), default="synthetic",
+              show_default=True, help="Document and query vectors: the synthetic generator, or real all-MiniLM-L6-v2 "
+                                      "embeddings of Python docstrings (cached; embedding needs the extra "
+                                      "real-embeddings).")
+@click.option("--generator", type=click.Choice(["default", "fitted"]), default="default", show_default=True,
+              help="Synthetic generator: the default, or the profile fitted to real embeddings (bench calibrate).")
+@click.option("--embeddings-dir", type=click.Path(file_okay=False), envvar="BENCH_EMBEDDINGS_DIR",
+              help="Store of real embeddings and their corpus (or BENCH_EMBEDDINGS_DIR). Default: DATA_DIR/embeddings")
 @click.option("--workers", type=click.IntRange(min=1), default=min(2, os.cpu_count() or 1), show_default=True,
               help="Processes generating and loading chunks in parallel.")
 @click.option("--resume", is_flag=True, help="Finish a seed that stopped part-way.")
@@ -44,8 +52,8 @@ def data_path(session: Session) -> Path | None:
 @click.option("--benchmark", is_flag=True, help="Measure the seeder against the server's COPY limit instead.")
 @only_option
 @click.pass_obj
-def seed_cmd(session: Session, scale, seed_value, dim, difficulty, workers, resume, rows, anchor, benchmark,
-             only) -> None:
+def seed_cmd(session: Session, scale, seed_value, dim, difficulty, embeddings, generator, embeddings_dir, workers,
+             resume, rows, anchor, benchmark, only) -> None:
     """Load the same logical dataset into every variant, then build post-data objects."""
     from seed.config import make_config
     from seed.run import seed_database
@@ -54,13 +62,47 @@ def seed_cmd(session: Session, scale, seed_value, dim, difficulty, workers, resu
         _seed_benchmark(session, scale, workers)
         return
 
-    seed_config = make_config(scale, rows, seed=seed_value, dim=dim, difficulty=difficulty, anchor=anchor)
+    source = vector_source(embeddings, generator)
+    seed_config = make_config(scale, rows, seed=seed_value, dim=dim, difficulty=difficulty, anchor=anchor,
+                              embeddings=source)
+    if source.startswith("real:"):
+        prepare_real(session, embeddings_dir, seed_config.counts)
     chosen = schemas.select(list(only))
     began = time.perf_counter()
     with session.connection() as (conn, dsn):
         report = seed_database(conn, dsn, chosen, seed_config, workers=workers, resume=resume, console=session.err,
                                data_path=data_path(session))
     print_seed(session, report, time.perf_counter() - began)
+
+
+def vector_source(embeddings: str, generator: str) -> str:
+    """SeedConfig.embeddings of --embeddings and --generator."""
+    from bench.core.errors import UsageError
+    from seed.config import DEFAULT_EMBEDDINGS
+    from seed.real_embeddings import MODEL
+    from seed.vectors import FITTED_NAME
+
+    if embeddings == "real":
+        if generator != "default":
+            raise UsageError("--generator chooses a synthetic generator; it does not apply to --embeddings real")
+        return f"real:{MODEL}"
+    return FITTED_NAME if generator == "fitted" else DEFAULT_EMBEDDINGS
+
+
+def embedding_store(session: Session, embeddings_dir: str | None):
+    from seed.real_embeddings import Store, default_dir
+
+    return Store(Path(embeddings_dir) if embeddings_dir else default_dir(session.settings.data_dir))
+
+
+def prepare_real(session: Session, embeddings_dir: str | None, counts: dict[str, int]) -> None:
+    """Every real vector the seed needs, in the store before loading (embedded now if
+    missing); its workers find the store through BENCH_EMBEDDINGS_DIR."""
+    from seed.real_embeddings import real_set
+
+    store = embedding_store(session, embeddings_dir)
+    real_set(store, counts["documents"], counts.get("query_vectors", 0), session.err)
+    os.environ["BENCH_EMBEDDINGS_DIR"] = str(store.directory.resolve())
 
 
 def _seed_benchmark(session: Session, scale: str, workers: int) -> None:
@@ -97,8 +139,10 @@ def _seed_benchmark(session: Session, scale: str, workers: int) -> None:
 
 
 def print_seed(session: Session, report, seconds: float) -> None:
+    source = report.config.get("embeddings")
     table = Table(title=f"Seed: scale {report.config['scale']}, seed {report.config['seed']}, "
-                        f"dim {report.config['dim']}, difficulty {report.config['difficulty']}")
+                        f"dim {report.config['dim']}, difficulty {report.config['difficulty']}"
+                        + (f", embeddings {source}" if source else ""))
     for column in ("variant", "rows", "post-data", "tables", "indexes", "total"):
         table.add_column(column, justify="right" if column != "variant" else "left")
     for variant, records in report.storage.items():

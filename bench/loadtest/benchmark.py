@@ -11,6 +11,16 @@ is written first); Ctrl+C / SIGTERM write what was measured, end the processes a
 Workers on other machines: see `bench run load --help` (--remote-workers, --bind) and
 docs/load.md. `--ui` starts Locust's web UI instead (interactive, nothing recorded here).
 `--max-rate` prints the load generator's ceiling on a trivial point query.
+
+Pooling: `--pooler` also measures every variant through a PgBouncer started here
+(bench/core/pooler.py: transaction mode, its own port, `--pooler-pool-size` server
+connections), `--pooler-dsn` through your own pooler (Supabase's Supavisor): each variant
+runs direct, then pooled, with the same steps. The direct figures and the `concurrency`
+verdicts stay where they were (`runs`, `steps`, `capacity`, `verdicts`: the claim is about
+the schema, judged on the direct path); the pooled run goes under `pooled` (same shape, no
+verdicts) and `paths` sets the two capacities side by side per variant. A PgBouncer that
+dies mid-run: the requests that fail count as failures, what was measured is written, the
+run's status is "pooler lost" (exit 1).
 """
 
 from __future__ import annotations
@@ -27,6 +37,9 @@ from rich.console import Console
 from rich.table import Table
 
 from bench.core import cpus
+from bench.core import dsn as dsns
+from bench.core import pooler as pgbouncer
+from bench.core.errors import BenchError, UsageError
 from bench.core.options import with_options
 from bench.judge.text import concurrency_text
 from bench.loadtest import options as opts
@@ -35,6 +48,7 @@ from bench.loadtest.locust import (
     LOCUSTFILE,
     MAX_RATE_USERS_PER_WORKER,
     MAXRATEFILE,
+    POOLER_ENV,
     PROBLEM_STATUSES,
     Launch,
     build_section,
@@ -57,6 +71,9 @@ class LoadOptions:
     web_port: int = 8089
     max_rate: bool = False
     max_rate_seconds: float = 8.0
+    pooler: bool = False  # also measure through a PgBouncer started here
+    pooler_dsn: str | None = None  # also measure through this pooler (the user's)
+    pooler_pool_size: int = 0  # server connections of our PgBouncer (0: what the direct path holds)
     observer: object = None  # tests: called on each Locust event (see locust.run_variant)
 
 
@@ -81,11 +98,27 @@ class Load:
                          help="Benchmark the load generator: requests/s of 1 and 2 worker processes on a point query."),
             click.option("--max-rate-seconds", type=click.FloatRange(1, 600), default=8.0, show_default=True,
                          help="Measured seconds of each --max-rate run."),
+            click.option("--pooler", is_flag=True,
+                         help="Also measure each variant through PgBouncer (started here, transaction mode), "
+                              "side by side with direct (apt-get install pgbouncer)."),
+            click.option("--pooler-dsn", default=None, metavar="DSN",
+                         help="Also measure each variant through your own transaction pooler (e.g. Supabase's "
+                              "Supavisor), side by side with direct."),
+            click.option("--pooler-pool-size", type=click.IntRange(0, 10000), default=0, show_default=True,
+                         help="Server connections of --pooler's PgBouncer (0: as many as the direct path's load "
+                              "processes pool together)."),
         ]))
 
     def options(self, values: dict) -> LoadOptions:
         own = {k: values.pop(k) for k in ("workers", "remote_workers", "bind", "ui", "web_port", "max_rate",
-                                          "max_rate_seconds")}
+                                          "max_rate_seconds", "pooler", "pooler_dsn", "pooler_pool_size")}
+        if own["pooler"] and own["pooler_dsn"]:
+            raise UsageError("--pooler starts PgBouncer here, --pooler-dsn is your own pooler: give one of them")
+        if own["pooler_dsn"] and dsns.parse(own["pooler_dsn"]) is None:
+            raise UsageError(f"--pooler-dsn: not a DSN libpq reads: {dsns.mask(own['pooler_dsn'])}"
+                             f"{dsns.hint(own['pooler_dsn'])}")
+        if own["pooler"] and not own["max_rate"]:  # --ui --pooler runs one too
+            pgbouncer.require()  # one line saying how to install it, exit 2, before any server starts
         return LoadOptions(values=opts.resolve(values), **own)
 
     def instead(self, session: Session, options: LoadOptions, only: list[str]) -> bool:
@@ -94,7 +127,7 @@ class Load:
             return False
         with terminate_as_interrupt():
             if options.ui:
-                _run_ui(session, options.values, options.workers, only, options.bind, options.web_port)
+                _run_ui(session, options, only)
             else:
                 _run_max_rate(session, options.values, options.max_rate_seconds)
         return True
@@ -114,23 +147,37 @@ class Load:
                   "seed": values["seed"], "workers": workers, "remote_workers": options.remote_workers,
                   "pool_size_per_process": values["pool_size"], "pool_timeout_s": values["pool_timeout"],
                   "connections": headroom, "personas": personas_record(), "locust_csv_dir": "locust"}
+        pooled = options.pooler or bool(options.pooler_dsn)
+        server_pool = options.pooler_pool_size or values["pool_size"] * processes
         run.session.note(f"load: {len(run.variants)} variant(s), steps {','.join(map(str, values['steps']))} users, "
                          f"{values['warmup_seconds']:g} s warm-up + {values['step_seconds']:g} s per step "
                          f"(up to {values['step_max_seconds']:g} s until {values['step_requests']} requests), "
-                         f"{workers or 'no'} worker process(es), pool {values['pool_size']} per process")
-        runs = []
+                         f"{workers or 'no'} worker process(es), pool {values['pool_size']} per process"
+                         + (f"; each variant direct, then through {_pooler_label(options, server_pool)}"
+                            if pooled else ""))
+        runs, pooled_runs = [], []
         # pinned before the first Locust process connects: the backends it opens inherit the server's CPUs
         with terminate_as_interrupt(), cpus.pinned_split(run.session.postmaster_pid()) as layout:
             config["cpu_layout"] = {**layout, "runner_cpus": sorted(os.sched_getaffinity(0))}
             run.session.note(layout_line(layout))
             for variant in run.variants:
-                runs.append(run_variant(run.dsn, variant.name, values, workers, folder,
-                                        remote_workers=options.remote_workers, bind=options.bind, observer=options.observer,
-                                        progress=run.session.note, load_cpus=layout["load_cpus"]))
+                runs.append({**run_variant(run.dsn, variant.name, values, workers, folder,
+                                           remote_workers=options.remote_workers, bind=options.bind,
+                                           observer=options.observer, progress=run.session.note,
+                                           load_cpus=layout["load_cpus"]), "path": "direct"})
                 if runs[-1]["status"] == "interrupted":
                     break
+                if pooled:
+                    pooled_runs.append(_pooled_run(run, options, variant.name, values, folder / "pooled", layout,
+                                                   server_pool))
+                    if pooled_runs[-1]["status"] in ("interrupted", "pooler lost", "pooler failed"):
+                        break  # a lost pooler: the next variants would measure nothing through it
         section = build_section(runs, config, previous)
-        if runs[-1]["status"] == "interrupted":
+        if pooled_runs or (previous or {}).get("pooled"):
+            section["pooled"] = pooled_section(pooled_runs, {**config, "locust_csv_dir": "locust/pooled"},
+                                               (previous or {}).get("pooled"))
+            section["paths"] = compare_paths(section)
+        if "interrupted" in (runs[-1]["status"], (pooled_runs or [{}])[-1].get("status")):
             run.save(section)
             raise KeyboardInterrupt  # after writing what was measured
         return section
@@ -140,23 +187,117 @@ class Load:
         layout = section["config"].get("cpu_layout") or {}
         if "reason" in layout:
             session.out.print(layout_line(layout))
-        session.out.print(f"Locust CSVs and logs: {section['config']['locust_csv_dir']}/ in the run directory")
+        if section.get("pooled"):
+            print_paths(section, session.out)
+        session.out.print(f"Locust CSVs and logs: {section['config']['locust_csv_dir']}/ in the run directory"
+                          + (" (pooled: locust/pooled/, PgBouncer: pooler/)" if section.get("pooled") else ""))
 
     def problems(self, section: dict, file: Path) -> list[str]:
-        lines = [f"{r['variant']}: {r['status']} ({'; '.join(e['event'] for e in r['events']) or 'see the logs'})"
-                 for r in section["runs"] if r["status"] in PROBLEM_STATUSES]
-        ran = {r["variant"] for r in section["runs"]}
-        lines += [f"security failure: {f['variant']} {f['scenario']} returned {f['cross_tenant_rows']} rows of "
-                  "another tenant" for f in section["security"]["cross_tenant"]
-                  if f["variant"] in ran and f["cross_tenant_requests"] and not f["known"]]
-        failed = unexpected_failures(section, ran)
-        if failed:
-            lines.append(f"{failure_line(failed, section['slo']['max_failure_ratio'])} "
-                         f"(see the steps' samples in {file})")
+        lines = []
+        for label, part in (("", section), (" (pooled)", section.get("pooled"))):
+            if not part:
+                continue
+            lines += [f"{r['variant']}{label}: {r['status']} ("
+                      f"{'; '.join(e.get('detail') or e['event'] for e in r['events']) or 'see the logs'})"
+                      for r in part["runs"] if r["status"] in PROBLEM_STATUSES]
+            ran = {r["variant"] for r in part["runs"]}
+            lines += [f"security failure{label}: {f['variant']} {f['scenario']} returned {f['cross_tenant_rows']} "
+                      "rows of another tenant" for f in part["security"]["cross_tenant"]
+                      if f["variant"] in ran and f["cross_tenant_requests"] and not f["known"]]
+            failed = unexpected_failures(part, ran)
+            if failed:
+                lines.append(f"{failure_line(failed, section['slo']['max_failure_ratio'])}{label} "
+                             f"(see the steps' samples in {file})")
         return lines
 
 
 LOAD = Load()
+
+
+def _pooler_label(options: LoadOptions, server_pool: int) -> str:
+    if options.pooler_dsn:
+        return f"your pooler {dsns.mask(options.pooler_dsn)}"
+    return f"PgBouncer (transaction mode, {server_pool} server connections)"
+
+
+def _pooled_run(run: Run, options: LoadOptions, variant: str, values: dict, folder: Path, layout: dict,
+                server_pool: int) -> dict:
+    """One variant's step load through the pooler: the user's (--pooler-dsn), or a
+    PgBouncer of its own started here in front of the server (pinned with the server)."""
+    common = dict(remote_workers=options.remote_workers, bind=options.bind, observer=options.observer,
+                  progress=run.session.note, load_cpus=layout["load_cpus"])
+    if options.pooler_dsn:
+        result = run_variant(run.dsn, variant, values, options.workers, folder, pooler_dsn=options.pooler_dsn,
+                             **common)
+        record = {"kind": "given", "managed": False, "target": dsns.mask(options.pooler_dsn),
+                  "prepared_statements": "off in clients (a transaction pooler)"}
+    else:
+        bouncer = pgbouncer.PgBouncer(run.dsn, run.directory / "pooler", name=variant, pool_size=server_pool,
+                                      cpus=layout["server_cpus"] if layout["pinned"] else None)
+        try:
+            bouncer.start()
+        except BenchError as exc:  # the direct runs so far are kept; this one measured nothing
+            return {"variant": variant, "status": "pooler failed", "stop_reason": None, "plan": list(values["steps"]),
+                    "steps": [], "events": [{"at_s": 0.0, "event": "pooler failed", "detail": str(exc)}],
+                    "whole": {}, "processes": [], "workers": options.workers,
+                    "remote_workers": options.remote_workers, "seconds": 0.0, "path": "pooled",
+                    "pooler": {"kind": "pgbouncer", "managed": True, "log": bouncer.log.name}}
+        with bouncer:
+            run.session.note(f"{variant}: PgBouncer {bouncer.masked} in front of {dsns.describe(run.dsn)}, "
+                             f"{server_pool} server connections, log pooler/{bouncer.log.name}")
+            result = run_variant(run.dsn, variant, values, options.workers, folder, pooler_dsn=bouncer.dsn,
+                                 watch=bouncer.lost, **common)
+            record = bouncer.record()
+    return {**result, "path": "pooled", "pooler": record}
+
+
+def pooled_section(runs: list[dict], config: dict, previous: dict | None) -> dict:
+    """The pooled path's runs, steps, capacities and tenant findings (build_section's shape),
+    without verdicts: the concurrency claim is judged on the direct path."""
+    if not runs:
+        return previous
+    part = build_section(runs, config, previous)
+    part.pop("verdicts")
+    for step in part["steps"]:
+        step["path"] = "pooled"
+    part["note"] = "the same step load through a transaction pooler; no verdicts here (the claim is judged direct)"
+    return part
+
+
+def compare_paths(section: dict) -> list[dict]:
+    """Per variant, the capacity direct and through the pooler, side by side."""
+    def cap(c: dict | None) -> dict | None:
+        if not c:
+            return None
+        return {k: c[k] for k in ("users", "at_least", "first_breach", "undecided", "status", "top_tested")}
+
+    pooled = section["pooled"]
+    variants = list(section["capacity"]) + [v for v in pooled["capacity"] if v not in section["capacity"]]
+    target = {r["variant"]: (r.get("pooler") or {}).get("target") for r in pooled["runs"]}
+    return [{"variant": v, "direct": cap(section["capacity"].get(v)), "pooled": cap(pooled["capacity"].get(v)),
+             "pooler": target.get(v)} for v in variants]
+
+
+def print_paths(section: dict, console: Console) -> None:
+    print_section({**section["pooled"], "verdicts": [], "slo": section["slo"]}, console, title="through the pooler")
+    table = Table(title="Capacity at the SLO, direct vs through the pooler (users held; first breach)")
+    for column in ("variant", "direct", "pooled", "pooler"):
+        table.add_column(column)
+    for row in section["paths"]:
+        table.add_row(row["variant"], _capacity_text(row["direct"]), _capacity_text(row["pooled"]),
+                      row["pooler"] or "-")
+    console.print(table)
+
+
+def _capacity_text(cap: dict | None) -> str:
+    if not cap:
+        return "-"
+    text = (">= " if cap["at_least"] else "") + str(cap["users"])
+    if cap["first_breach"]:
+        text += f" (breach {cap['first_breach']})"
+    if cap["undecided"]:
+        text += f" (undecided {','.join(map(str, cap['undecided']))})"
+    return text + ("" if cap["status"] in ("completed", "stopped") else f" [{cap['status']}]")
 
 
 def layout_line(layout: dict) -> str:
@@ -191,9 +332,12 @@ def terminate_as_interrupt():
             signal.signal(sig, handler)
 
 
-def print_section(section: dict, console: Console) -> None:
-    table = Table(title=f"Step load: p95 < {section['slo']['p95_ms']:g} ms and unexpected failures < "
-                        f"{section['slo']['max_failure_ratio']:.0%} (known defects and cross-tenant rows apart)")
+def print_section(section: dict, console: Console, title: str = "") -> None:
+    """The steps, capacities and verdicts, tenant findings and bottlenecks; with a `title`
+    (the pooled path) the capacity table is left to print_paths."""
+    table = Table(title=f"Step load{' ' + title if title else ''}: p95 < {section['slo']['p95_ms']:g} ms and "
+                        f"unexpected failures < {section['slo']['max_failure_ratio']:.0%} (known defects and "
+                        "cross-tenant rows apart)")
     for column in ("variant", "users", "p50 ms", "p95 ms", "req/s", "failures", "known", "x-tenant", "pool wait",
                    "CPU server/box", "held"):
         table.add_column(column, justify="left" if column in ("variant", "held") else "right")
@@ -216,7 +360,8 @@ def print_section(section: dict, console: Console) -> None:
         caps.add_row(variant, cap["status"], (">= " if cap["at_least"] else "") + str(cap["users"]),
                      str(cap["first_breach"] or "-"), v["verdict"] if v else "(reference)", ratio,
                      v["note"] if v else "")
-    console.print(caps)
+    if not title:
+        console.print(caps)
     leaks = [f for f in section["security"]["cross_tenant"] if f["cross_tenant_requests"]]
     for f in leaks:
         console.print(f"[red]security failure[/red]: {f['variant']} {f['scenario']}: {f['cross_tenant_requests']} "
@@ -252,29 +397,57 @@ def _num(x) -> str:
 
 
 # ---- --ui and --max-rate -------------------------------------------------------------------
-def _run_ui(session: Session, values: dict, workers: int, only: list[str], bind: str, web_port: int) -> None:
+def ui_host(variant: str, target: str, path: str) -> str:
+    """What Locust's web UI shows in its Host field: the variant and the masked target (a
+    Host set, so the UI starts without its "no host attribute set" notice). Our users
+    never read it: they connect with BENCH_DSN / BENCH_LOAD_POOLER_DSN."""
+    return f"{variant} ({path}) @ {target}"
+
+
+@contextmanager
+def _ui_target(session: Session, options: LoadOptions, dsn: str):
+    """(pooler DSN or None, masked target, path) for --ui: direct, your pooler, or a
+    PgBouncer started here for as long as the UI runs."""
+    if options.pooler_dsn:
+        yield options.pooler_dsn, f"{dsns.mask(options.pooler_dsn)}", "through your pooler"
+    elif options.pooler:
+        folder = Path(tempfile.mkdtemp(prefix="bench-load-ui-pooler-"))
+        with pgbouncer.PgBouncer(dsn, folder, name="ui", pool_size=options.pooler_pool_size or 10) as bouncer:
+            session.note(f"PgBouncer {bouncer.masked} in front of {dsns.describe(dsn)}, log {bouncer.log}")
+            yield bouncer.dsn, bouncer.masked, "through PgBouncer"
+    else:
+        yield None, dsns.mask(dsn), "direct"
+
+
+def _run_ui(session: Session, options: LoadOptions, only: list[str]) -> None:
+    values, workers, bind, web_port = options.values, options.workers, options.bind, options.web_port
     chosen = session.seeded_variants(only)
     dsn = session.target_dsn()
     variant = chosen[-1].name if not only else chosen[0].name
-    env = {**os.environ, "BENCH_DSN": dsn}
     args = opts.locust_args({**values, "variant": variant, "results_file": None})
     launch = Launch(variant)
     folder = Path(os.environ.get("TMPDIR", "/tmp"))
     try:
-        if workers == 0:
-            launch.spawn("local", ["-f", str(LOCUSTFILE), "--web-host", bind, "--web-port", str(web_port), *args],
-                         env, folder / "bench-load-ui.log")
-        else:
-            port = free_port()
-            launch.spawn("master", ["-f", str(LOCUSTFILE), "--master", "--master-bind-host", "127.0.0.1",
-                                    "--master-bind-port", str(port), "--web-host", bind, "--web-port", str(web_port),
-                                    *args], env, folder / "bench-load-ui.log")
-            for i in range(1, workers + 1):
-                launch.spawn(f"worker-{i}", ["-f", str(LOCUSTFILE), "--worker", "--master-port", str(port), *args],
-                             env, folder / f"bench-load-ui-worker-{i}.log")
-        session.out.print(f"Locust web UI: http://{bind}:{web_port} (variant {variant}; change it in the UI's custom "
-                       f"parameters). Logs: {folder}/bench-load-ui*.log. Ctrl+C to stop.")
-        launch.main.popen.wait()
+        with _ui_target(session, options, dsn) as (pooler_dsn, target, path):
+            env = {**{k: v for k, v in os.environ.items() if k != POOLER_ENV}, "BENCH_DSN": dsn}
+            if pooler_dsn:
+                env[POOLER_ENV] = pooler_dsn
+            host = ["--host", ui_host(variant, target, path)]
+            if workers == 0:
+                launch.spawn("local", ["-f", str(LOCUSTFILE), "--web-host", bind, "--web-port", str(web_port), *host,
+                                       *args], env, folder / "bench-load-ui.log")
+            else:
+                port = free_port()
+                launch.spawn("master", ["-f", str(LOCUSTFILE), "--master", "--master-bind-host", "127.0.0.1",
+                                        "--master-bind-port", str(port), "--web-host", bind, "--web-port",
+                                        str(web_port), *host, *args], env, folder / "bench-load-ui.log")
+                for i in range(1, workers + 1):
+                    launch.spawn(f"worker-{i}", ["-f", str(LOCUSTFILE), "--worker", "--master-port", str(port),
+                                                 *args], env, folder / f"bench-load-ui-worker-{i}.log")
+            session.out.print(f"Locust web UI: http://{bind}:{web_port} (variant {variant}, {path}: {target}; change "
+                              f"the variant in the UI's custom parameters). Logs: {folder}/bench-load-ui*.log. Ctrl+C "
+                              "to stop.", soft_wrap=True, highlight=False, markup=False)
+            launch.main.popen.wait()
     except KeyboardInterrupt:
         session.out.print("stopping the web UI and its workers")
     finally:

@@ -23,7 +23,9 @@ population (scenarios/population.py) to that user and their organisation, so eve
 scenario's own parameter generator, unchanged, draws only data the user owns or belongs
 to. A persona's identity is drawn among users who can run all its scenarios.
 
-Environment: BENCH_DSN (or --bench-dsn) of a superuser; the other options in options.py.
+Environment: BENCH_DSN (or --bench-dsn) of a superuser; BENCH_LOAD_POOLER_DSN when the
+requests go through a transaction pooler (then they prepare no statements); the other
+options in options.py.
 """
 
 from __future__ import annotations
@@ -214,10 +216,15 @@ class Runtime:
         self.states: dict[str, VariantState] = {}
         self.lock = threading.Lock()
         self.users_started = 0
-        self.pool = ConnectionPool(self.dsn, min_size=pool_size, max_size=pool_size, open=False,
-                                   name="bench-load", timeout=self.pool_timeout,
-                                   kwargs={"autocommit": True, "application_name": APPLICATION},
-                                   configure=register_vector)
+        # through a transaction pooler each transaction may get another server connection:
+        # a statement prepared on one would be missing on the next (PgBouncer < 1.21, Supavisor)
+        self.pooled = bool(values.get("pooler_dsn"))
+        kwargs = {"autocommit": True, "application_name": APPLICATION}
+        if self.pooled:
+            kwargs["prepare_threshold"] = None
+        self.pool = ConnectionPool(values["pooler_dsn"] if self.pooled else self.dsn, min_size=pool_size,
+                                   max_size=pool_size, open=False, name="bench-load", timeout=self.pool_timeout,
+                                   kwargs=kwargs, configure=register_vector)
         self.pool.open(wait=True, timeout=60)
         self.pool_size = pool_size
         self.process = psutil.Process()

@@ -40,7 +40,9 @@ MAXRATEFILE = PROJECT_ROOT / "bench" / "loadtest" / "maxrate.py"
 STARTUP_SECONDS = 60.0  # imports, identities loaded in every worker, workers connecting
 GRACE_SECONDS = 30.0
 STOP_SECONDS = 10.0
-PROBLEM_STATUSES = ("worker lost", "timed out", "interrupted", "crashed", "no result")
+PROBLEM_STATUSES = ("worker lost", "timed out", "interrupted", "crashed", "no result", "pooler lost",
+                    "pooler failed")
+POOLER_ENV = "BENCH_LOAD_POOLER_DSN"  # options.py's pooler_dsn: set only for a run through a pooler
 MAX_RATE_USERS_PER_WORKER = 10  # = the default pool size: no user waits for a connection
 
 
@@ -138,19 +140,27 @@ def time_budget(values: dict) -> float:
 
 def run_variant(dsn: str, variant: str, values: dict, workers: int, folder: Path, *, locustfiles=(LOCUSTFILE,),
                 user_classes: tuple[str, ...] = (), remote_workers: int = 0, bind: str = "127.0.0.1",
-                observer=None, progress=None, load_cpus: list[int] | None = None) -> dict:
+                observer=None, progress=None, load_cpus: list[int] | None = None, pooler_dsn: str | None = None,
+                watch=None) -> dict:
     """Run the step load on one variant; return the shape's record plus what the
     processes did. `observer(event, launch, steps)` is called on "started" and after
     each finished step (tests use it to kill a worker). `load_cpus`: pin every local
-    Locust process there (the server runs on the other CPUs)."""
+    Locust process there (the server runs on the other CPUs). `pooler_dsn`: the simulated
+    users' requests go through this transaction pooler (BENCH_DSN still serves identities,
+    the tenant check and server sampling). `watch()`: polled while the run goes, returns a
+    line when something the run depends on died (the harness's PgBouncer): recorded as a
+    "pooler lost" event; the ramp goes on, so the requests that fail are counted as the
+    step's failures (they end it: a clear breach), and the status says "pooler lost"."""
     folder.mkdir(parents=True, exist_ok=True)
     steps_file = folder / f"{variant}.steps.json"
     steps_file.unlink(missing_ok=True)
     run_values = {**values, "variant": variant, "results_file": str(steps_file),
                   "client_cpus": tuple(load_cpus) if load_cpus else None}
     bench_args = opts.locust_args(run_values)
-    env = {**os.environ, "BENCH_DSN": dsn, "PYTHONPATH": os.pathsep.join(
-        p for p in (str(PROJECT_ROOT), os.environ.get("PYTHONPATH")) if p)}
+    env = {**{k: v for k, v in os.environ.items() if k != POOLER_ENV}, "BENCH_DSN": dsn,
+           "PYTHONPATH": os.pathsep.join(p for p in (str(PROJECT_ROOT), os.environ.get("PYTHONPATH")) if p)}
+    if pooler_dsn:
+        env[POOLER_ENV] = pooler_dsn
     files = ",".join(str(f) for f in (*locustfiles, STEPFILE))
     common = ["--exit-code-on-error", "0", "--only-summary", "--stop-timeout", "3",  # users finish their request
               "--csv", str(folder / variant), "--csv-full-history"]
@@ -186,6 +196,12 @@ def run_variant(dsn: str, variant: str, values: dict, workers: int, folder: Path
                                       "budget_s": round(budget, 1)})
                 break
             launch.watch()
+            lost = watch() if watch else None
+            if lost and not any(e["event"] == "pooler lost" for e in launch.events):
+                launch.events.append({"at_s": round(time.monotonic() - launch.began, 1), "event": "pooler lost",
+                                      "detail": lost})
+                if progress:
+                    progress(f"{variant}: {lost}; requests through it now fail")
             done = _read(steps_file).get("steps", [])
             for record in done[seen:]:
                 if progress:
@@ -219,6 +235,8 @@ def _status(shaped: dict, launch: Launch) -> str:
     crashed = [p for p in launch.processes if p.popen.returncode not in (0, None, -signal.SIGTERM)]
     if state == "worker lost" or any(e["event"] == "worker exited" for e in launch.events):
         return "worker lost"
+    if any(e["event"] == "pooler lost" for e in launch.events) and state != "running":
+        return "pooler lost"
     if state == "running":
         return "crashed" if crashed else "interrupted"
     return state

@@ -130,6 +130,10 @@ OPTIONS = (
     Option("dsn", "BENCH_DSN", None, str,
            "Server under test (libpq DSN, superuser: requests switch to the API roles themselves).",
            cli=False, secret=True, in_web_ui=False),
+    Option("pooler_dsn", "BENCH_LOAD_POOLER_DSN", None, str,
+           "A transaction pooler (PgBouncer, Supavisor) the simulated users' requests go through instead of "
+           "BENCH_DSN (which still serves identities, the tenant check and sampling); no prepared statements on it.",
+           cli=False, secret=True, in_web_ui=False),
     Option("seed", "BENCH_LOAD_SEED", 1, whole_number, "Random seed of identities and request parameters."),
     Option("think", "BENCH_LOAD_THINK", "0.5-1.5", think,
            "Think time between a user's requests, seconds: S or MIN-MAX (uniform)."),

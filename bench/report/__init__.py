@@ -4,7 +4,11 @@ a PR; and `bench compare OLD NEW` for regressions between two runs.
 
     from bench.report import render, compare
     paths = render(run_dir)                      # {"report.html": Path, "summary.md": Path, "charts/x.png": Path}
-    markdown, regressions = compare(old, new, threshold=0.10)
+    markdown, regressions = compare(old, new, threshold=0.10)  # latency cells only
+
+The whole comparison (verdicts, latency, work per request, vector, load, storage,
+security; the release gate) is bench.report.gate; stored baselines bench.report.baseline;
+pooling repeated runs bench.report.merge; exports for other tools bench.report.export.
 
 Needs: matplotlib (Agg backend), scipy (compare's test), numpy.
 """

@@ -9,9 +9,9 @@ or read from per-round HDR histograms; req/s: round means): a t-test on their lo
 variance is moderated (Smyth 2004, as limma does): with 3 runs a side a figure's own
 spread rests on 4 degrees of freedom, so it borrows the spread of the same metric in every
 other cell (stats.variance_prior) and their degrees of freedom, which lets a comparison of
-160 figures see a 30% change; a cell noisier than the others keeps its own spread. Benjamini-Hochberg over every tested figure
-keeps the expected share of false flags at ALPHA (with no true change anywhere, the chance
-of any false flag). A figure not flagged is "unchanged" only when the test would have
+160 figures see a 30% change; a cell noisier than the others keeps its own spread.
+Benjamini-Hochberg over every tested figure keeps the expected share of false flags at
+ALPHA (with no true change anywhere, the chance of any false flag). A figure not flagged is "unchanged" only when the test would have
 caught a change of the threshold's size with POWER; otherwise it is undecidable and says
 what it could detect. Runs that measured something else (dataset, generator, load shape)
 are refused with a UsageError unless forced. See docs/decisions.md, "bench compare: power
@@ -214,13 +214,20 @@ def round_series(cell: dict, metric: d.Metric) -> tuple[list[float] | None, str]
     if cell.get(own):
         values = cell[own]
     elif (percentile := _percentile(metric.key)) is not None and cell.get("round_hdr"):
-        values = [stats.decode(h).get_value_at_percentile(percentile) / 1000 for h in cell["round_hdr"]]
+        values = [hdr_percentile(h, percentile) for h in cell["round_hdr"]]
     if values is None:
         return None, "no per-round values"
     runs = cell.get("round_runs")
     if runs and len(runs) == len(values) and len(set(runs)) > 1:
         return stats.run_means(values, runs).tolist(), ""
     return values, ""
+
+
+@functools.lru_cache(maxsize=16_384)
+def hdr_percentile(encoded: str, percentile: float) -> float:
+    """A percentile (ms) of an encoded HDR histogram; cached, as decoding and walking a
+    histogram is most of a comparison's time and the same runs are often compared again."""
+    return stats.decode(encoded).get_value_at_percentile(percentile) / 1000
 
 
 def _percentile(key: str) -> float | None:
@@ -349,11 +356,15 @@ def _record(figure: Figure) -> dict:
             "detectable": figure.detectable, "missing": figure.missing or None}
 
 
+def check_threshold(threshold: float) -> None:
+    if not threshold >= 0:
+        raise UsageError(f"threshold must be a fraction >= 0 (e.g. 0.10 for 10%), not {threshold}")
+
+
 def judge(old: Path | str, new: Path | str, threshold: float = DEFAULT_THRESHOLD,
           force: bool = False) -> Comparison:
     """Load, check and compare two runs; every figure decided."""
-    if not threshold >= 0:
-        raise UsageError(f"threshold must be a fraction >= 0 (e.g. 0.10 for 10%), not {threshold}")
+    check_threshold(threshold)
     a, a_file = d.load(old)
     b, b_file = d.load(new)
     forced = check_comparable(a, b, force)

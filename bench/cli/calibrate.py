@@ -1,0 +1,120 @@
+"""`bench calibrate`: synthetic embeddings against real ones at the same size
+(bench/vector/calibrate.py), and optionally a search for the fitted profile."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import click
+from rich.table import Table
+
+from bench.cli.seed import embedding_store
+from bench.session import Session
+
+
+@click.command("calibrate")
+@click.option("--documents", type=click.IntRange(min=100), default=19_500, show_default=True,
+              help="Documents of each kind of data (real: the first of the corpus).")
+@click.option("--queries", type=click.IntRange(min=10), default=500, show_default=True, help="Held-out queries.")
+@click.option("--seed", "seed_value", type=int, default=1, show_default=True, help="Seed of the synthetic data.")
+@click.option("--generator", "generators", type=click.Choice(["default", "fitted"]), multiple=True,
+              default=("default", "fitted"), show_default=True, help="Synthetic generators to compare (repeatable).")
+@click.option("--fit", is_flag=True, help="Also search the fitted profile's parameters (minutes).")
+@click.option("--embeddings-dir", type=click.Path(file_okay=False), envvar="BENCH_EMBEDDINGS_DIR",
+              help="Store of real embeddings (or BENCH_EMBEDDINGS_DIR). Default: DATA_DIR/embeddings")
+@click.option("--out", "out_file", type=click.Path(dir_okay=False),
+              help="Where to write the figures (JSON). Default: REPORTS_DIR/calibration-<time>.json")
+@click.pass_obj
+def calibrate_cmd(session: Session, documents, queries, seed_value, generators, fit, embeddings_dir, out_file) -> None:
+    """Compare real and synthetic embeddings: recall and latency sweeps, geometry."""
+    from bench.core import config as settings
+    from bench.vector import calibrate as cal
+    from seed.config import make_config
+    from seed.embeddings import FITTED
+    from seed.vectors import FITTED_NAME
+
+    store = embedding_store(session, embeddings_dir)
+    real, embedded = cal.real(store, documents, queries, session.err)
+    kinds = [real]
+    for generator in dict.fromkeys(generators):
+        source = FITTED_NAME if generator == "fitted" else "synthetic"
+        config = make_config("small", [f"documents={documents}", f"query_vectors={queries}"], seed=seed_value,
+                             anchor="2026-01-01", embeddings=source)
+        kinds.append(cal.synthetic(config, queries, source))
+    out = Path(out_file) if out_file else settings.reports_dir() / f"calibration-{dt.datetime.now():%Y%m%d-%H%M%S}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    results = []
+    with session.connection() as (conn, _dsn):
+        conn.execute("SET maintenance_work_mem = '1GB'")
+        with session.progress("calibrate", cal.N_POINTS * len(kinds), "settings") as tick:
+            for data in kinds:
+                results.append(cal.measure(conn, data, tick))
+        for r in results[1:]:
+            r.update(cal.gaps(results[0]["points"], results[0]["geometry"], r["points"], r["geometry"]))
+        fitted = None
+        if fit:
+            config = make_config("small", [f"documents={documents}", f"query_vectors={queries}"], seed=seed_value,
+                                 anchor="2026-01-01")
+            fitted = cal.fit(conn, results[0], config, queries, FIT_GRID, FITTED,
+                             progress=lambda line: session.err.print(line, highlight=False, soft_wrap=True))
+    record = {"documents": documents, "queries": queries, "seed": seed_value, "embedded": embedded,
+              "fitted_profile": FITTED.as_dict(), "kinds": results, "fit": fitted}
+    out.write_text(json.dumps(record, indent=1))
+    show(session, results)
+    if fitted:
+        best = fitted[0]
+        session.out.print(f"fit: best profile {best['profile']}: max recall gap {best['max_recall_gap']:.3f}, "
+                          f"NN cosine gap {best['nn_cosine_gap']:.3f}, goal {'met' if best['meets_goal'] else 'not met'}",
+                          soft_wrap=True, highlight=False)
+    session.out.print(f"results: {out}", soft_wrap=True)
+
+
+# Around the fitted profile (docs/decisions.md): the loners' spread trades IVFFlat's tail
+# against HNSW recall; difficulty and the shared direction move the cosine profile.
+FIT_GRID = {"tightness_spread": [1.0, 1.2, 1.4], "difficulty": [0.8, 1.2], "shared": [0.3, 0.4]}
+
+
+def show(session: Session, results: list[dict]) -> None:
+    from bench.vector.calibrate import GOAL_COSINE, GOAL_RECALL
+
+    real, others = results[0], results[1:]
+    n = real["documents"]
+    table = Table(title=f"recall@10 and p50 latency, {n:,} documents, {real['queries']} queries "
+                        f"(goal: every synthetic recall within ±{GOAL_RECALL} of the real one)")
+    table.add_column("index, setting")
+    for r in results:
+        table.add_column(f"{r['name']} recall", justify="right")
+    for r in others:
+        table.add_column("Δ", justify="right")
+    for r in results:
+        table.add_column(f"{r['name'].split(':')[-1]} p50 ms", justify="right")
+    for i, point in enumerate(real["points"]):
+        cells = [f"{point['index']} {point['setting']}"]
+        cells += [f"{r['points'][i]['recall']:.3f}" for r in results]
+        cells += [_delta(r["points"][i]["recall"] - point["recall"], GOAL_RECALL) for r in others]
+        cells += [f"{r['points'][i]['p50_ms']:.2f}" for r in results]
+        table.add_row(*cells)
+    session.out.print(table)
+    geo = Table(title=f"geometry (goal: 1st-neighbour cosine within ±{GOAL_COSINE} of the real one)")
+    geo.add_column("measure")
+    for r in results:
+        geo.add_column(r["name"], justify="right")
+    for label, pick in (("cosine to the 1st nearest", lambda g: g["nn_cosine"][0]),
+                        ("cosine to the 2nd nearest", lambda g: g["nn_cosine"][1]),
+                        ("cosine to the 5th nearest", lambda g: g["nn_cosine"][4]),
+                        ("cosine to the 10th nearest", lambda g: g["nn_cosine"][9]),
+                        ("relative contrast", lambda g: g["relative_contrast"]),
+                        ("hubness (skew of 10-occurrence)", lambda g: g["hubness"]),
+                        ("mean cosine, query to any document", lambda g: g["mean_cosine"])):
+        geo.add_row(label, *[f"{pick(r['geometry']):.3f}" for r in results])
+    session.out.print(geo)
+    for r in others:
+        session.out.print(f"{r['name']}: largest recall gap {r['max_recall_gap']:.3f}, 1st-neighbour cosine gap "
+                          f"{r['nn_cosine_gap']:.3f}: goal {'met' if r['meets_goal'] else 'NOT met'}", highlight=False)
+
+
+def _delta(value: float, goal: float) -> str:
+    text = f"{value:+.3f}"
+    return text if abs(value) <= goal else f"[bold]{text}[/bold]"

@@ -1,0 +1,387 @@
+"""`bench compare` beyond the latency cells: verdict flips, vector search, the step load,
+storage, security findings and seeding, each figure with the noise it was measured with
+and, where the data allows it, the smallest change it could detect.
+
+Every row is an `Item` with a status:
+  regression / improvement  a change beyond the threshold that the data decides: a test
+                            (Welch on the logs of per-round values, Holm within the
+                            section, as the latency cells), an exact count (bytes of the
+                            same rows, an attack that now succeeds), or 95% intervals
+                            that do not overlap (load steps);
+  unchanged                 within the threshold, and the data could have shown it;
+  undecidable               the test could not have shown a threshold-sized change;
+  changed                   beyond the threshold, but one measurement with no noise
+                            estimate (an index build, a recall): said, never gated;
+  noted                     within the threshold, one measurement with no noise estimate.
+Only regressions (and verdicts that got worse) fail the release gate.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from bench.judge import text as txt
+from bench.report import data as d
+from bench.report.compare import IMPROVEMENT, REGRESSION, UNCHANGED, UNDECIDABLE, Figure, decide, welch
+
+CHANGED, NOTED = "changed", "noted"
+WORSE, BETTER, SAME, GONE, NEW = "worse", "better", "same", "gone", "new"
+MARKS = {REGRESSION: "🔴", IMPROVEMENT: "🟢", UNDECIDABLE: "❔", CHANGED: "⚠️", WORSE: "🔴", BETTER: "🟢", GONE: "⚠️",
+         NEW: "🆕"}
+VERDICT_RANK = {"confirmed": 2, "inconclusive": 1, "refuted": 0}  # "not measurable" is not ranked
+
+NO_NOISE = "one measurement per run: no noise estimate"
+
+
+@dataclass
+class Item:
+    """One compared figure of a section."""
+    section: str
+    what: str
+    unit: str
+    old: float | None
+    new: float | None
+    status: str
+    higher_is_better: bool = False
+    noise: str = ""  # how the figure was measured, and what its noise is (or that there is none)
+    detectable: float | None = None  # smallest worsening (fraction) the data could detect
+    p: float | None = None
+
+    @property
+    def change(self) -> float | None:
+        if self.old is None or self.new is None or not self.old:
+            return None
+        return self.new / self.old - 1
+
+    def record(self) -> dict:
+        return {**asdict(self), "change": self.change}
+
+
+@dataclass
+class Flip:
+    """A claim's verdict on one variant in both runs."""
+    claim: str
+    variant: str
+    old: str | None
+    new: str | None
+    old_figure: str = ""
+    new_figure: str = ""
+
+    @property
+    def direction(self) -> str:
+        if self.old == self.new:
+            return SAME
+        if self.new is None:
+            return GONE
+        if self.old is None:
+            return NEW
+        a, b = VERDICT_RANK.get(self.old), VERDICT_RANK.get(self.new)
+        if a is None or b is None:  # to or from "not measurable": changed, neither better nor worse
+            return GONE if b is None else NEW
+        return WORSE if b < a else BETTER
+
+    def record(self) -> dict:
+        return {**asdict(self), "direction": self.direction}
+
+
+# ---- verdicts --------------------------------------------------------------------------------------
+def verdict_flips(old: dict, new: dict) -> list[Flip]:
+    """Every (claim, variant) judged in either run; worse first, then better, then the rest."""
+    def by_key(results):
+        return {(v["claim"], v["variant"]): v for v in results.get("verdicts") or []}
+    a, b = by_key(old), by_key(new)
+    flips = []
+    for key in dict.fromkeys([*a, *b]):
+        va, vb = a.get(key), b.get(key)
+        flips.append(Flip(key[0], key[1], va and va.get("verdict"), vb and vb.get("verdict"),
+                          _figure(va), _figure(vb)))
+    order = {WORSE: 0, GONE: 1, BETTER: 2, NEW: 3, SAME: 4}
+    return sorted(flips, key=lambda f: order[f.direction])
+
+
+def _figure(verdict: dict | None) -> str:
+    if not verdict:
+        return ""
+    try:
+        return txt.figure_text(verdict, short=True)
+    except (KeyError, TypeError, ValueError, ZeroDivisionError):
+        return ""
+
+
+# ---- tested figures (Welch on logs, Holm within a section) ----------------------------------------
+def _tested(items_series: list[tuple[Item, list | None, list | None]], threshold: float) -> list[Item]:
+    """Decide items from their per-round values exactly as the latency cells are decided."""
+    figures = []
+    for item, before, after in items_series:
+        metric = d.Metric(item.what, item.what, item.unit, item.higher_is_better, (), item.what)
+        figure = Figure(metric, item.old, item.new)
+        figure.test = welch(before, after) if before and after else None
+        figures.append(figure)
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # scipy's precision warnings for near-identical rounds
+        decide(figures, threshold)
+    out = []
+    for (item, _, _), figure in zip(items_series, figures):
+        item.status, item.detectable = figure.status, figure.detectable
+        item.p = figure.test.p if figure.test else None
+        if figure.test is None:
+            item.noise += "; fewer than 2 rounds on a side: no test"
+        out.append(item)
+    return out
+
+
+def _single(item: Item, threshold: float, exact: bool = False) -> Item:
+    """A figure measured once per run. Exact figures (counts, bytes of the same rows) are
+    decided by the threshold alone; others are only said to have changed."""
+    change = item.change
+    if change is None:
+        item.status = NOTED
+        return item
+    worse = -change if item.higher_is_better else change
+    if exact:
+        item.status = REGRESSION if worse > threshold else IMPROVEMENT if -worse > threshold else UNCHANGED
+    else:
+        item.status = CHANGED if abs(worse) > threshold else NOTED
+    return item
+
+
+# ---- work per request ---------------------------------------------------------------------------------
+# Shared buffers a request touches (pg_stat_statements over every call of a cell) count work, not time:
+# a dropped index shows there however noisy the machine. Re-runs of the same commit moved it by up to
+# 18% and 27 buffers per call (tiny scale, 2026-12-02: vector scans and rolled-back writes vary), so a
+# change is flagged only beyond both floors (and the threshold).
+WORK_FLOOR, WORK_MIN_BUFFERS = 0.5, 32
+
+
+def work_items(old: dict, new: dict, threshold: float) -> list[Item]:
+    cells_b = {(c["scenario"], c["variant"]): c for c in d.latency_cells(new)}
+    out = []
+    for cell in d.latency_cells(old):
+        other = cells_b.get((cell["scenario"], cell["variant"]))
+        if other is None or cell.get("kind") == "write":  # writes are rolled back: their dead rows add work
+            continue
+        a, b = _buffers(cell), _buffers(other)
+        if a is None or b is None:
+            continue
+        item = Item("work", f"{cell['scenario']} on {cell['variant']}: buffers per request", "buffers", a, b, "",
+                    False, f"shared buffers hit + read per call (pg_stat_statements, every call of the run): a "
+                           f"count, not a timing; flagged beyond +{max(threshold, WORK_FLOOR):.0%} and "
+                           f"+{WORK_MIN_BUFFERS} buffers (same-commit re-runs moved it up to 18% / 27 buffers)")
+        change = item.change
+        floor = max(threshold, WORK_FLOOR)
+        if change is not None and change > floor and b - a >= WORK_MIN_BUFFERS:
+            item.status = REGRESSION
+        elif change is not None and -change > floor / (1 + floor) and a - b >= WORK_MIN_BUFFERS:
+            item.status = IMPROVEMENT
+        else:
+            item.status = UNCHANGED
+        out.append(item)
+    return out
+
+
+def _buffers(cell: dict) -> float | None:
+    stats = cell.get("pg_stat_statements")
+    if not isinstance(stats, dict) or not stats.get("calls"):
+        return None
+    return round((stats.get("shared_blks_hit") or 0) + (stats.get("shared_blks_read") or 0)) / stats["calls"]
+
+
+# ---- vector -----------------------------------------------------------------------------------------
+def vector_items(old: dict, new: dict, threshold: float) -> list[Item]:
+    a, b = old.get("vector") or {}, new.get("vector") or {}
+    if not a or not b:
+        return []
+    sweeps_a = {(s.get("config"), s.get("setting")): s for s in a.get("sweeps") or []}
+    sweeps_b = {(s.get("config"), s.get("setting")): s for s in b.get("sweeps") or []}
+    tested: list[tuple[Item, list | None, list | None]] = []
+    out: list[Item] = []
+    matched_b = {(m.get("target"), m.get("config")): m for m in b.get("matched") or []}
+    seen: dict[tuple, Item] = {}  # one test per (config, setting old, setting new): targets may share it
+    for m in a.get("matched") or []:
+        key = (m.get("target"), m.get("config"))
+        other = matched_b.get(key)
+        if other is None:
+            continue
+        what = f"{m.get('config')} at recall {m.get('target')}"
+        if m.get("reached") and not other.get("reached"):
+            out.append(Item("vector", f"{what}: reaches the target", "", 1, 0, REGRESSION, True,
+                            f"{m.get('setting')} reached it before; no swept setting reaches it now"))
+            continue
+        if not m.get("reached") or not other.get("reached"):
+            continue
+        pair = (key[1], m.get("setting"), other.get("setting"))
+        if pair in seen:
+            seen[pair].what = seen[pair].what.replace(": p50", f", {m.get('target')}: p50")
+            continue
+        sa, sb = sweeps_a.get((key[1], m.get("setting"))), sweeps_b.get((key[1], other.get("setting")))
+        noise = (f"p50 at the matched setting ({m.get('setting')} → {other.get('setting')}); Welch on the "
+                 f"logs of its round medians, one index build per run (build-to-build noise not covered)")
+        seen[pair] = Item("vector", f"{what}: p50", "ms", m.get("p50_ms"), other.get("p50_ms"), "", False, noise)
+        tested.append((seen[pair], (sa or {}).get("round_medians_ms"), (sb or {}).get("round_medians_ms")))
+    for key, s in sweeps_a.items():
+        other = sweeps_b.get(key)
+        if other is None or s.get("recall") is None or other.get("recall") is None:
+            continue
+        queries = s.get("queries")
+        out.append(_single(Item("vector", f"{key[0]} {key[1]}: recall@{a.get('options', {}).get('k', 10)}", "",
+                                s["recall"], other["recall"], "", True,
+                                f"{queries} queries on one index build per run: {NO_NOISE} (builds are not repeated)"),
+                           threshold))
+    builds_b = {i.get("config"): i for i in b.get("indexes") or []}
+    for index in a.get("indexes") or []:
+        other = builds_b.get(index.get("config"))
+        if other is None:
+            continue
+        out.append(_single(Item("vector", f"{index.get('config')}: build time", "s", index.get("build_s"),
+                                other.get("build_s"), "", False, f"one build per run: {NO_NOISE}"), threshold))
+        out.append(_single(Item("vector", f"{index.get('config')}: index size", "bytes", index.get("size_bytes"),
+                                other.get("size_bytes"), "", False,
+                                f"one build per run: {NO_NOISE} (HNSW levels and IVFFlat centres are random)"),
+                           threshold))
+    return _tested(tested, threshold) + out
+
+
+# ---- load -------------------------------------------------------------------------------------------
+def load_items(old: dict, new: dict, threshold: float) -> list[Item]:
+    a, b = old.get("load") or {}, new.get("load") or {}
+    if not a or not b:
+        return []
+    out = []
+    cap_b = b.get("capacity") or {}
+    for variant, ca in (a.get("capacity") or {}).items():
+        cb = cap_b.get(variant)
+        if not isinstance(ca, dict) or not isinstance(cb, dict):
+            continue
+        users_a, users_b = ca.get("users"), cb.get("users")
+        decided = (users_b is not None and users_a is not None and users_b < users_a and cb.get("breach_reliable")
+                   and cb.get("first_breach") is not None and cb["first_breach"] <= users_a)
+        status = REGRESSION if decided else (NOTED if users_a == users_b else CHANGED)
+        if users_b is not None and users_a is not None and users_b > users_a and ca.get("breach_reliable") \
+                and ca.get("first_breach") is not None and ca["first_breach"] <= users_b:
+            status = IMPROVEMENT
+        out.append(Item("load", f"{variant}: capacity", "users", users_a, users_b, status, True,
+                        f"{txt.capacity_text(ca)} → {txt.capacity_text(cb)}; a change is decided when the step "
+                        "that held before is now breached with a reliable p95 interval"))
+    steps_b = {(s.get("variant"), s.get("users")): s for s in b.get("steps") or []}
+    for s in a.get("steps") or []:
+        other = steps_b.get((s.get("variant"), s.get("users")))
+        if other is None or s.get("p95_ms") is None or other.get("p95_ms") is None:
+            continue
+        ia, ib = s.get("p95_interval") or {}, other.get("p95_interval") or {}
+        item = Item("load", f"{s.get('variant')} at {s.get('users')} users: p95", "ms", s["p95_ms"], other["p95_ms"],
+                    "", False, f"p95 95% interval [{_ms(ia.get('low_ms'))}, {_ms(ia.get('high_ms'))}] → "
+                               f"[{_ms(ib.get('low_ms'))}, {_ms(ib.get('high_ms'))}] (order statistics of the "
+                               f"step's {s.get('requests')} → {other.get('requests')} requests)")
+        change = item.change
+        if change is None:
+            item.status = NOTED
+        elif ia.get("high_ms") is not None and ib.get("low_ms") is not None and ib["low_ms"] > ia["high_ms"] \
+                and change > threshold:
+            item.status = REGRESSION
+        elif ib.get("high_ms") is not None and ia.get("low_ms") is not None and ia["low_ms"] > ib["high_ms"] \
+                and -change > threshold:
+            item.status = IMPROVEMENT
+        else:
+            item.status = UNDECIDABLE if abs(change) > threshold else UNCHANGED
+        out.append(item)
+    return out
+
+
+def _ms(value) -> str:
+    return "∞" if value is None else txt.fmt_ms(value)
+
+
+# ---- storage ----------------------------------------------------------------------------------------
+def storage_items(old: dict, new: dict, threshold: float) -> list[Item]:
+    a, b = old.get("storage") or {}, new.get("storage") or {}
+    if not a or not b:
+        return []
+    noise = "exact bytes of the same rows: no sampling noise, the threshold alone decides"
+    out = []
+    tables_b = {(t.get("variant"), t.get("relation")): t for t in b.get("tables") or []}
+    tables_a = {(t.get("variant"), t.get("relation")): t for t in a.get("tables") or []}
+    for key in dict.fromkeys([*tables_a, *tables_b]):
+        ta, tb = tables_a.get(key), tables_b.get(key)
+        for part in ("heap_bytes", "index_bytes"):
+            va, vb = (ta or {}).get(part), (tb or {}).get(part)
+            if va is None and vb is None:
+                continue
+            label = f"{key[0]} {key[1]}: {part.replace('_bytes', '')}"
+            if va is None or vb is None:
+                out.append(Item("storage", label, "bytes", va, vb, NEW if va is None else GONE, False, noise))
+            elif va or vb:
+                out.append(_single(Item("storage", label, "bytes", va, vb, "", False, noise), threshold, exact=True))
+    totals_b = b.get("totals") or {}
+    for variant, ta in (a.get("totals") or {}).items():
+        tb = totals_b.get(variant)
+        if isinstance(ta, dict) and isinstance(tb, dict):
+            out.append(_single(Item("storage", f"{variant}: total", "bytes", ta.get("total_bytes"),
+                                    tb.get("total_bytes"), "", False, noise), threshold, exact=True))
+    return out
+
+
+# ---- security ---------------------------------------------------------------------------------------
+def security_items(old: dict, new: dict) -> list[Item]:
+    a, b = old.get("security") or {}, new.get("security") or {}
+    if not a or not b:
+        return []
+    def by_key(section):
+        return {(f.get("variant"), f.get("attack")): f for f in section.get("findings") or []
+                if f.get("applicable", True)}
+    fa, fb = by_key(a), by_key(b)
+    noise = "an attack either succeeds or not (deterministic requests, rolled back)"
+    out = []
+    for key in dict.fromkeys([*fa, *fb]):
+        x, y = fa.get(key), fb.get(key)
+        was, now = bool(x and x.get("succeeded")), bool(y and y.get("succeeded"))
+        if x is None or y is None:
+            out.append(Item("security", f"{key[0]}: {key[1]}", "", None if x is None else int(was),
+                            None if y is None else int(now), NEW if x is None else GONE, False,
+                            "attack run in one run only"))
+        elif was != now:
+            out.append(Item("security", f"{key[0]}: {key[1]} succeeds", "", int(was), int(now),
+                            REGRESSION if now else IMPROVEMENT, False, (y if now else x).get("evidence") or noise))
+    return out
+
+
+# ---- seeding ----------------------------------------------------------------------------------------
+def seeding_items(old: dict, new: dict, threshold: float) -> tuple[list[Item], str]:
+    """Seeding throughput, when a run records it (results.json has no seeding figures yet)."""
+    a, b = (old.get("seed") or {}), (new.get("seed") or {})
+    rate_a, rate_b = a.get("rows_per_s"), b.get("rows_per_s")
+    if rate_a is None or rate_b is None:
+        return [], "not recorded: results.json holds no seeding throughput (`bench seed --benchmark` prints it)"
+    return [_single(Item("seeding", "rows/s", "rows/s", rate_a, rate_b, "", True, f"one seed per run: {NO_NOISE}"),
+                    threshold)], ""
+
+
+# ---- text -------------------------------------------------------------------------------------------
+def value_text(item: Item, value) -> str:
+    if value is None:
+        return "–"
+    if item.unit == "bytes":
+        return txt.human_bytes(value)
+    if item.unit == "ms":
+        return txt.fmt_ms(value)
+    if item.unit == "s":
+        return f"{value:.2f} s"
+    if item.unit == "buffers":
+        return f"{value:,.1f}"
+    if item.section == "security":
+        return "succeeds" if value else "fails"
+    if item.unit == "":
+        return f"{value:.3f}" if isinstance(value, float) else str(value)
+    return f"{value:,}" if isinstance(value, int) else f"{value:,.1f}"
+
+
+def item_row(item: Item) -> str:
+    change = txt.fmt_change(item.change) if item.change is not None and item.section != "security" else ""
+    mde = "–" if item.detectable is None or not math.isfinite(item.detectable) else \
+        "1,000%+" if item.detectable > 10 else f"{item.detectable:,.0%}"
+    status = f"{MARKS.get(item.status, '')} {item.status}".strip()
+    return (f"| {item.what} | {value_text(item, item.old)} → {value_text(item, item.new)} | {change} | {status} | "
+            f"{mde} | {item.noise} |")

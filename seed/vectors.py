@@ -1,0 +1,78 @@
+"""Which vectors a seed's documents and held-out queries get, from its config's
+`embeddings` (seed/config.py):
+
+- `synthetic` (the default): seed/embeddings.py's TopicModel, unchanged;
+- `synthetic:fitted`: its profile fitted to real embeddings (seed/embeddings.py, FITTED);
+- `real:all-MiniLM-L6-v2`: real embeddings of the real corpus (seed/real_embeddings.py),
+  document i getting the i-th document text of the corpus, query j the j-th held-out text.
+
+Real vectors are read from the store named by BENCH_EMBEDDINGS_DIR (`bench seed` sets it
+for its worker processes) and must all be there before loading starts: workers never
+embed (`bench seed` embeds what is missing first, in the main process).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from bench.core.errors import BenchError
+from seed.config import SeedConfig
+from seed.embeddings import FITTED, FittedModel, TopicModel, n_topics
+
+REAL_PREFIX = "real:"
+FITTED_NAME = "synthetic:fitted"
+
+
+def embedding_model(config: SeedConfig):
+    """The object that draws the seed's vectors (document_vectors, query_vectors)."""
+    n_docs = config.counts["documents"]
+    synthetic = TopicModel(config.seed, config.dim, n_topics(n_docs), config.difficulty)
+    if config.embeddings == "synthetic":
+        return synthetic
+    if config.embeddings == FITTED_NAME:
+        return FittedModel.for_documents(config.seed, config.dim, n_docs, FITTED)
+    if config.embeddings.startswith(REAL_PREFIX):
+        return RealVectors(synthetic, n_docs, config.counts.get("query_vectors", 0))
+    raise BenchError(f"unknown embeddings {config.embeddings!r} recorded with this seed")
+
+
+class RealVectors:
+    """Real embeddings by row. It draws (and drops) what the synthetic model would, so
+    every other column of the dataset is the same as with synthetic vectors."""
+
+    def __init__(self, synthetic: TopicModel, n_documents: int, n_queries: int) -> None:
+        self.synthetic, self.n_documents, self.n_queries = synthetic, n_documents, n_queries
+        self._documents: np.ndarray | None = None
+        self._queries: np.ndarray | None = None
+
+    def _load(self) -> None:
+        if self._documents is not None:
+            return
+        from seed.corpus import text_key
+        from seed.real_embeddings import Store
+
+        directory = os.environ.get("BENCH_EMBEDDINGS_DIR")
+        if not directory:
+            raise BenchError("real embeddings: BENCH_EMBEDDINGS_DIR names no embedding store")
+        store = Store(Path(directory))
+        documents, queries = store.corpus().split()
+        documents, queries = documents[:self.n_documents], queries[:self.n_queries]
+        keys = [text_key(t) for t in documents + queries]
+        if len(documents) < self.n_documents or len(queries) < self.n_queries or store.missing(keys):
+            raise BenchError(f"real embeddings: the store {directory} lacks vectors this seed needs; "
+                             "`bench seed --embeddings real` embeds them first")
+        vectors = store.get(keys)
+        self._documents, self._queries = vectors[:len(documents)], vectors[len(documents):]
+
+    def document_vectors(self, rows: np.ndarray, kb: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        self.synthetic.document_vectors(rows, kb, rng)  # the same draws as a synthetic seed
+        self._load()
+        return self._documents[np.asarray(rows)]
+
+    def query_vectors(self, kb: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        self.synthetic.query_vectors(kb, rng)
+        self._load()
+        return self._queries[:len(kb)]

@@ -1,0 +1,175 @@
+"""`bench compare` of every section (bench/report/sections.py, bench/report/gate.py) on the
+real tiny run (tests/fixtures/tiny_run) and on copies of it with one known change injected:
+a run equals itself and passes the gate; a verdict that got worse is said first and fails
+the gate; more bytes of the same rows, an attack that now succeeds and a target recall no
+longer reached are regressions; a recall or a build measured once is "changed", never
+gated, and says it has no noise estimate; the Markdown folds each section into <details>;
+the JSON holds the same decisions."""
+
+from __future__ import annotations
+
+import json
+import copy
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from bench.cli.report import compare_cmd
+from bench.report import gate
+from bench.report import sections as s
+from tests.report_support import write
+
+TINY = Path(__file__).parent / "fixtures" / "tiny_run" / "results.json"
+
+
+@pytest.fixture(scope="module")
+def tiny() -> dict:
+    return json.loads(TINY.read_text())
+
+
+@pytest.fixture(scope="module")
+def itself():
+    return gate.review(TINY, TINY)
+
+
+def changed(results: dict, edit) -> dict:
+    out = copy.deepcopy(results)
+    edit(out)
+    return out
+
+
+def test_a_run_compared_with_itself_passes_the_gate(itself):
+    assert not itself.failed and itself.gate_failures() == []
+    assert all(f.direction == s.SAME for f in itself.flips) and len(itself.flips) == 13
+    for name in ("vector", "load", "storage"):
+        assert itself.items[name], name  # every section is compared
+        assert {i.status for i in itself.items[name]} <= {s.UNCHANGED, s.NOTED, s.UNDECIDABLE}, name
+    assert "no attack changed its outcome (75 compared)" == itself.notes["security"]
+    assert itself.notes["seeding"].startswith("not recorded")
+    text = gate.markdown(itself)
+    assert text.startswith(gate.MARKER) and "✅ **gate passes**" in text
+    assert text.count("<details>") == text.count("</details>") >= 5
+
+
+def test_a_verdict_that_got_worse_fails_the_gate_and_comes_first(tiny, tmp_path):
+    def refute(results):
+        (v,) = [v for v in results["verdicts"] if v["claim"] == "security" and v["variant"] == "hardened"]
+        v["verdict"] = "refuted"
+    r = gate.review(TINY, write(tmp_path / "worse", changed(tiny, refute)))
+    assert [(f.claim, f.variant, f.old, f.new) for f in r.worse_verdicts()] == [
+        ("security", "hardened", "confirmed", "refuted")]
+    assert r.flips[0].direction == s.WORSE  # worse flips are listed first
+    text = gate.markdown(r)
+    assert "❌ **gate fails: 1 regression**" in text
+    assert "🔴 security on hardened confirmed → refuted" in text.split("<details>")[0]  # in the headline
+    assert r.gate_failures() == [{"section": "verdicts", "what": "security on hardened: confirmed → refuted"}]
+    better = gate.review(write(tmp_path / "worse2", changed(tiny, refute)), TINY)
+    assert not better.failed and [f.direction for f in better.flips][:1] == [s.BETTER]
+
+
+def test_more_bytes_of_the_same_rows_is_a_storage_regression(tiny, tmp_path):
+    def grow(results):
+        (t,) = [t for t in results["storage"]["tables"] if t["variant"] == "hardened" and t["relation"] == "documents"]
+        t["index_bytes"] = int(t["index_bytes"] * 1.5)
+    r = gate.review(TINY, write(tmp_path / "grown", changed(tiny, grow)))
+    flagged = [i for i in r.items["storage"] if i.status == s.REGRESSION]
+    assert [i.what for i in flagged] == ["hardened documents: index"]
+    assert flagged[0].change == pytest.approx(0.5, abs=0.001) and "exact bytes" in flagged[0].noise
+    assert r.failed and "**Storage**: 1 regression: hardened documents: index" in gate.markdown(r)
+
+
+def test_an_attack_that_now_succeeds_is_a_security_regression(tiny, tmp_path):
+    def breach(results):
+        finding = next(f for f in results["security"]["findings"]
+                       if f["variant"] == "hardened" and f["attack"] == "cross_tenant_read.projects")
+        finding.update(succeeded=True, evidence="owner of org A read 3 of 3 rows of org B")
+    r = gate.review(TINY, write(tmp_path / "breached", changed(tiny, breach)))
+    (item,) = r.items["security"]
+    assert (item.what, item.status, item.old, item.new) == (
+        "hardened: cross_tenant_read.projects succeeds", s.REGRESSION, 0, 1)
+    assert item.noise == "owner of org A read 3 of 3 rows of org B" and r.failed
+    fixed = gate.review(write(tmp_path / "breached2", changed(tiny, breach)), TINY)
+    assert [i.status for i in fixed.items["security"]] == [s.IMPROVEMENT] and not fixed.failed
+
+
+def test_a_recall_measured_once_is_changed_not_gated(tiny, tmp_path):
+    def lower(results):
+        sweep = next(x for x in results["vector"]["sweeps"] if x["config"] == "hnsw_m16_efc64")
+        sweep["recall"] *= 0.5
+    r = gate.review(TINY, write(tmp_path / "recall", changed(tiny, lower)))
+    (item,) = [i for i in r.items["vector"] if "recall@" in i.what and i.status != s.NOTED]
+    assert item.status == s.CHANGED and "no noise estimate" in item.noise
+    assert not r.failed  # one index build per run: said, never gated
+    assert "⚠️ changed" in gate.markdown(r)
+
+
+def test_a_target_recall_no_longer_reached_is_a_regression(tiny, tmp_path):
+    def unreachable(results):
+        m = next(x for x in results["vector"]["matched"] if x["reached"] and x["config"] == "hnsw_m16_efc64")
+        m.update(reached=False, setting=None, p50_ms=None)
+    r = gate.review(TINY, write(tmp_path / "unreached", changed(tiny, unreachable)))
+    flagged = [i for i in r.items["vector"] if i.status == s.REGRESSION]
+    assert len(flagged) == 1 and flagged[0].what.startswith("hnsw_m16_efc64 at recall") and r.failed
+
+
+def test_vector_latency_at_matched_recall_is_tested_on_its_rounds(itself):
+    tested = [i for i in itself.items["vector"] if i.what.endswith(": p50")]
+    assert tested and all(i.p is not None and i.detectable is not None for i in tested)
+    assert all("Welch" in i.noise for i in tested)
+
+
+def test_the_json_holds_the_same_decisions(tiny, tmp_path):
+    def grow(results):
+        results["storage"]["totals"]["review"]["total_bytes"] *= 2
+    new = write(tmp_path / "grown", changed(tiny, grow))
+    result = CliRunner().invoke(compare_cmd, [str(TINY), str(new), "--json", str(tmp_path / "out" / "c.json"),
+                                              "--markdown", str(tmp_path / "c.md"), "--fail-on-regression"])
+    assert result.exit_code == 1, result.output
+    data = json.loads((tmp_path / "out" / "c.json").read_text())
+    assert data["gate"]["failed"] is True
+    assert [f["what"] for f in data["gate"]["failures"]] == ["review: total"]
+    assert {"verdicts", "latency", "vector", "load", "storage", "security", "seeding"} <= data.keys()
+    assert data["latency"]["tested"] == 160 and len(data["verdicts"]) == 13
+    assert (tmp_path / "c.md").read_text() == result.output
+
+
+def test_more_buffers_per_request_is_a_work_regression(tiny, itself, tmp_path):
+    """A dropped index shows in the buffers a request touches however noisy the timings:
+    flagged beyond +50% and +32 buffers per call; smaller moves (as between re-runs of one
+    commit) and write scenarios (rolled back, their dead rows add work) are not."""
+    def edit(results):
+        cells = {(c["scenario"], c["variant"]): c for c in results["latency"]["results"]}
+        for key, factor in ((("documents_by_kb", "hardened"), 10), (("my_projects", "hardened"), 1.3),
+                            (("archive_capability", "hardened"), 10)):
+            cells[key]["pg_stat_statements"]["shared_blks_hit"] *= factor
+    r = gate.review(TINY, write(tmp_path / "work", changed(tiny, edit)))
+    flagged = [i for i in r.items["work"] if i.status == s.REGRESSION]
+    assert [i.what for i in flagged] == ["documents_by_kb on hardened: buffers per request"]
+    assert "a count, not a timing" in flagged[0].noise and r.failed
+    assert not any(i.what.startswith("archive_capability") for i in r.items["work"])  # a write scenario
+    assert len(itself.items["work"]) >= 25 and {i.status for i in itself.items["work"]} == {s.UNCHANGED}
+
+
+def test_repeated_runs_of_one_commit_pool_their_rounds(tiny):
+    """scripts/pr-compare.sh pools each side's A B A B invocations: rounds concatenated, the
+    second invocation's runs numbered after the first's, the HDR histograms added (the same
+    run twice: the same percentiles, twice the requests); everything else is the last run's."""
+    from bench.report.merge import merge
+
+    first = copy.deepcopy(tiny)
+    first["latency"]["results"] = first["latency"]["results"][:6]  # 6 cells: adding HDR histograms is slow
+    second = {**copy.deepcopy(first), "run_id": "second"}
+    merged = merge([first, second])
+    assert merged["run_id"] == f"{tiny['run_id']}+second" and merged["merged"]["single_from"] == "second"
+    assert merged["latency"]["config"]["rounds"] == 10 and merged["latency"]["config"]["runs"] == 6
+    assert len(merged["latency"]["results"]) == 6
+    for before, after in zip(first["latency"]["results"], merged["latency"]["results"]):
+        if not before.get("round_medians_ms"):
+            continue
+        assert after["round_medians_ms"] == before["round_medians_ms"] * 2
+        assert after["round_runs"] == before["round_runs"] + [r + 3 for r in before["round_runs"]]
+        assert len(after["round_hdr"]) == 2 * len(before["round_hdr"])
+        assert after["latency"]["count"] == 2 * before["latency"]["count"]
+        assert after["latency"]["p50_ms"] == before["latency"]["p50_ms"]
+    assert merge([first]) is first
