@@ -31,3 +31,13 @@ def test_the_report_header_says_when_the_machine_was_busy():
     assert "machine busy" not in quiet
     assert "machine busy at the start: load average 9.6 on 2 CPUs" in busy
     assert "machine busy" not in html.header(data, [])  # runs recorded before the field: nothing claimed
+
+
+def test_compare_notes_a_run_that_began_on_a_busy_machine():
+    from bench.report.compare import busy_note
+
+    quiet, busy = {"cpu_count": 2, "load_average": [0.3, 0.2, 0.1]}, {"cpu_count": 2, "load_average": [7.5, 6, 5]}
+    assert busy_note(quiet, quiet) is None
+    assert busy_note({}, quiet) is None  # runs recorded before the field: nothing claimed
+    assert busy_note(quiet, busy).startswith("load average at the start: 0.3 → 7.5 (a busy machine")
+    assert busy_note({}, busy).startswith("load average at the start: unknown → 7.5")

@@ -484,6 +484,19 @@ def _caption(c: Comparison) -> str:
             f"Unmarked figures could have shown a {c.threshold:.0%} change and did not._")
 
 
+def busy_note(old_machine: dict, new_machine: dict) -> str | None:
+    """A run that began on a busy machine (load average >= half its CPUs) measured a slower
+    machine: two busy runs of one commit flagged nothing against each other, and 20-36
+    cells against a quieter run (2026-12-02)."""
+    loads = [(m.get("load_average") or [None])[0] for m in (old_machine, new_machine)]
+    cpus = [m.get("cpu_count") or 1 for m in (old_machine, new_machine)]
+    if not any(load is not None and load >= n / 2 for load, n in zip(loads, cpus)):
+        return None
+    shown = ["unknown" if load is None else f"{load:g}" for load in loads]
+    return (f"load average at the start: {shown[0]} → {shown[1]} (a busy machine is a slower machine: "
+            "compare runs made on a quiet one)")
+
+
 def _environment_notes(old: dict, new: dict) -> list[str]:
     """What changed around the measurement (it may explain a difference)."""
     out = []
@@ -502,6 +515,9 @@ def _environment_notes(old: dict, new: dict) -> list[str]:
             if label == "harness commit":
                 a, b = (str(x)[:10] if x else x for x in (a, b))
             out.append(f"{label}: {a} → {b}")
+    busy = busy_note(get(old, "environment", "machine") or {}, get(new, "environment", "machine") or {})
+    if busy:
+        out.append(busy)
     a, b = _latency_config(old), _latency_config(new)
     changed = [f"{k} {a.get(k)} → {b.get(k)}" for k in dict.fromkeys(list(a) + list(b))
                if a.get(k) != b.get(k) and k not in LOAD_IDENTITY]
