@@ -52,6 +52,13 @@ def machine() -> dict:
     }
 
 
+def started_busy(machine: dict) -> bool:
+    """Whether a run began with a load average of at least half its CPUs: other work was
+    running, and absolute latencies are a slower machine's. False when not recorded."""
+    load = (machine.get("load_average") or [None])[0]
+    return load is not None and load >= (machine.get("cpu_count") or 1) / 2
+
+
 def harness() -> dict:
     from importlib.metadata import PackageNotFoundError, version
 

@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 from scipy import stats as st
 
+from bench.core import environment
 from bench.core.errors import BenchError, UsageError
 from bench.judge import stats
 from bench.judge import text as txt
@@ -256,23 +257,24 @@ def cell_change(scenario: str, variant: str, old: dict, new: dict) -> CellChange
         before, why_old = round_series(old, metric)
         after, why_new = round_series(new, metric)
         figure.series = (before, after)
-        figure.test = welch(before, after) if before and after else None  # moderate() replaces it
-        if figure.test is None:
+        if not (before and after):
             figure.missing = why_old or why_new or "fewer than 2 rounds"
         change.figures[metric.key] = figure
     return change
 
 
 def moderate(figures: list[Figure]) -> None:
-    """Replace each figure's own test by the moderated one, the prior fitted per metric
+    """Test every figure with values on both sides, moderated, the prior fitted per metric
     (a p99 spreads more than a p50)."""
     by_metric: dict[str, list[Figure]] = {}
     for figure in figures:
-        if figure.test is not None:
+        if not figure.missing:
             by_metric.setdefault(figure.metric.key, []).append(figure)
     for group in by_metric.values():
         for figure, test in zip(group, moderated([f.series for f in group])):
             figure.test = test
+            if test is None:
+                figure.missing = "fewer than 2 rounds"
 
 
 def decide(figures: list[Figure], threshold: float, alpha: float = ALPHA) -> None:
@@ -488,10 +490,9 @@ def busy_note(old_machine: dict, new_machine: dict) -> str | None:
     """A run that began on a busy machine (load average >= half its CPUs) measured a slower
     machine: two busy runs of one commit flagged nothing against each other, and 20-36
     cells against a quieter run (2026-12-02)."""
-    loads = [(m.get("load_average") or [None])[0] for m in (old_machine, new_machine)]
-    cpus = [m.get("cpu_count") or 1 for m in (old_machine, new_machine)]
-    if not any(load is not None and load >= n / 2 for load, n in zip(loads, cpus)):
+    if not (environment.started_busy(old_machine) or environment.started_busy(new_machine)):
         return None
+    loads = [(m.get("load_average") or [None])[0] for m in (old_machine, new_machine)]
     shown = ["unknown" if load is None else f"{load:g}" for load in loads]
     return (f"load average at the start: {shown[0]} → {shown[1]} (a busy machine is a slower machine: "
             "compare runs made on a quiet one)")

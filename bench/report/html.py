@@ -11,6 +11,7 @@ import math
 import textwrap
 from pathlib import Path
 
+from bench.core import environment
 from bench.judge import text as txt
 from bench.judge import verdicts
 from bench.report import charts_tables, style
@@ -124,7 +125,7 @@ def header(data: dict, sections: list[str]) -> str:
         facts.append(f"PostgreSQL {esc(server.get('server'))}, pgvector {esc(server.get('pgvector'))}")
     if machine.get("cpu_count"):
         facts.append(f"{esc(machine['cpu_count'])} CPUs, {esc(txt.human_bytes(machine.get('memory_bytes')))}")
-    if machine.get("load_average") and machine["load_average"][0] >= machine.get("cpu_count", 1) / 2:
+    if environment.started_busy(machine):
         facts.append(f'<span class="busy">machine busy at the start: load average '
                      f'{esc(machine["load_average"][0])} on {esc(machine["cpu_count"])} CPUs</span>')
     if harness.get("git_commit"):

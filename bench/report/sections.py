@@ -112,9 +112,11 @@ def _figure(verdict: dict | None) -> str:
         return ""
 
 
-# ---- tested figures (Welch on logs, Holm within a section) ----------------------------------------
+# ---- tested figures (Welch on logs, Benjamini-Hochberg within a section) --------------------------
 def _tested(items_series: list[tuple[Item, list | None, list | None]], threshold: float) -> list[Item]:
-    """Decide items from their per-round values exactly as the latency cells are decided."""
+    """Decide items from their per-round values with the latency cells' decision (compare.decide),
+    each tested by Welch on its own rounds: a section's items are different metrics, so there is
+    no spread of like figures to borrow (compare.moderated)."""
     figures = []
     for item, before, after in items_series:
         metric = d.Metric(item.what, item.what, item.unit, item.higher_is_better, (), item.what)
