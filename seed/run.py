@@ -36,6 +36,17 @@ class SeedReport:
     counts: dict[str, dict[str, int]] = field(default_factory=dict)
     storage: dict[str, list[dict]] = field(default_factory=dict)
 
+    def as_section(self, total_seconds: float) -> dict:
+        """The run's `seed` section (what `bench compare` reads as seeding throughput). A
+        seed kept from an earlier run loads nothing: its rate is None, not a measured 0."""
+        loaded = self.rows_loaded > 0 and self.load_seconds > 0
+        return {"scale": self.config.get("scale"), "rows_loaded": self.rows_loaded,
+                "load_seconds": round(self.load_seconds, 3),
+                "rows_per_s": round(self.rows_loaded / self.load_seconds, 1) if loaded else None,
+                "post_data_seconds": {k: round(v, 3) for k, v in self.post_data_seconds.items()},
+                "vacuum_seconds": round(self.vacuum_seconds, 3), "total_seconds": round(total_seconds, 3),
+                "kept_from_earlier": not loaded}
+
 
 # pg_try_advisory_lock(int4, int4) key of `bench seed`: 'benc', 'seed'.
 SEED_LOCK = (0x62656E63, 0x73656564)

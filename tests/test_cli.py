@@ -3,6 +3,7 @@ each answered with one line and a non-zero exit, never a traceback or a password
 
 from __future__ import annotations
 
+import json
 import socket
 import time
 
@@ -76,6 +77,10 @@ def test_bench_all_warm_starts_a_stopped_server_and_runs_everything(run_bench, t
         assert "Verdicts" in everything.stdout and "results: " in everything.stdout
         assert "steps 5,10 users" in everything.stderr  # the load test ran, shortened
         assert "latency: 12/12 batches" in everything.stderr  # BENCH_LATENCY_*: 2 rounds x 6 cells
+        (results,) = (tmp_path / "reports").glob("*/results.json")
+        seed = json.loads(results.read_text())["seed"]  # the seeding throughput bench compare reads
+        assert seed["scale"] == "tiny" and seed["rows_loaded"] > 0 and not seed["kept_from_earlier"]
+        assert seed["rows_per_s"] == pytest.approx(seed["rows_loaded"] / seed["load_seconds"], rel=0.01)
     finally:
         run_bench("db", "stop", env=env)
 

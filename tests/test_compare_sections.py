@@ -8,8 +8,8 @@ the JSON holds the same decisions."""
 
 from __future__ import annotations
 
-import json
 import copy
+import json
 from pathlib import Path
 
 import pytest
@@ -173,3 +173,21 @@ def test_repeated_runs_of_one_commit_pool_their_rounds(tiny):
         assert after["latency"]["count"] == 2 * before["latency"]["count"]
         assert after["latency"]["p50_ms"] == before["latency"]["p50_ms"]
     assert merge([first]) is first
+
+
+def test_seeding_throughput_is_compared_when_both_runs_record_it_and_never_gated(tiny, tmp_path):
+    def seeded(rate):
+        def edit(results):
+            results["seed"] = {"scale": "tiny", "rows_loaded": 60_000, "load_seconds": 60_000 / rate,
+                               "rows_per_s": rate, "kept_from_earlier": False}
+        return edit
+    old = write(tmp_path / "old", changed(tiny, seeded(40_000.0)))
+    half = gate.review(old, write(tmp_path / "half", changed(tiny, seeded(20_000.0))))
+    (item,) = half.items["seeding"]
+    assert item.change == pytest.approx(-0.5) and item.status == s.CHANGED  # one seed per run: said, not gated
+    assert not half.failed
+    same = gate.review(old, write(tmp_path / "same", changed(tiny, seeded(40_000.0))))
+    assert [i.status for i in same.items["seeding"]] == [s.NOTED]
+    kept = gate.review(old, write(tmp_path / "kept", changed(tiny, lambda r: r.update(
+        seed={"scale": "tiny", "rows_loaded": 0, "rows_per_s": None, "kept_from_earlier": True}))))
+    assert kept.items["seeding"] == [] and kept.notes["seeding"].startswith("not recorded")

@@ -16,6 +16,7 @@ from bench.cli.run import execute
 from bench.cli.seed import data_path, print_seed, scale_option
 from bench.core import environment, fs
 from bench.core import schema as schemas
+from bench.judge import results as results_file
 from bench.judge.text import human_bytes
 from bench.session import Session
 
@@ -58,8 +59,10 @@ def run_all(session: Session, scale: str, baseline: str | None, report_only: boo
         began = time.perf_counter()
         report = seed_database(conn, dsn, schemas.variants(), seed_config, workers=min(2, os.cpu_count() or 1),
                                resume=resume, console=session.err, data_path=data_path(session))
-        print_seed(session, report, time.perf_counter() - began)  # the total includes post-data, as `bench seed`
+        seed_seconds = time.perf_counter() - began
+        print_seed(session, report, seed_seconds)  # the total includes post-data, as `bench seed`
     code, directory = execute(session, list(REGISTRY), options, [])
+    results_file.add_section(Path(directory), "seed", report.as_section(seed_seconds), [])
     paths = render(directory)  # a failed run still gets its report
     session.out.print(f"report: {paths['report.html']}", soft_wrap=True)
     session.out.print(f"summary: {paths['summary.md']}", soft_wrap=True)

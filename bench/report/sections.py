@@ -352,11 +352,12 @@ def security_items(old: dict, new: dict) -> list[Item]:
 
 # ---- seeding ----------------------------------------------------------------------------------------
 def seeding_items(old: dict, new: dict, threshold: float) -> tuple[list[Item], str]:
-    """Seeding throughput, when a run records it (results.json has no seeding figures yet)."""
+    """Seeding throughput, when both runs record it: `bench all` does when it loads rows (a
+    seed kept from an earlier run, or a run of `bench run`, has no rate)."""
     a, b = (old.get("seed") or {}), (new.get("seed") or {})
     rate_a, rate_b = a.get("rows_per_s"), b.get("rows_per_s")
     if rate_a is None or rate_b is None:
-        return [], "not recorded: results.json holds no seeding throughput (`bench seed --benchmark` prints it)"
+        return [], "not recorded in both runs: `bench all` records it when it loads the rows itself"
     return [_single(Item("seeding", "rows/s", "rows/s", rate_a, rate_b, "", True, f"one seed per run: {NO_NOISE}"),
                     threshold)], ""
 
