@@ -42,6 +42,13 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 	touch $(STAMP)
 
+# Capacity planning: every variant seeded and measured at tiny, 10K, 30K, small and medium
+# (1M documents), growth fits validated on medium held out, projections to full. Replaces
+# the seeded variants (the harness's only). BENCH_CAPACITY_ARGS adds options (--resume).
+.PHONY: bench-capacity
+bench-capacity: $(STAMP)
+	$(VENV)/bin/bench capacity --sizes tiny,10K,30K,small,medium $(BENCH_CAPACITY_ARGS)
+
 # The latency runner's throughput next to pgbench -S (prints the ratio).
 bench-overhead: $(STAMP)
 	$(VENV)/bin/bench run overhead

@@ -163,6 +163,7 @@ class Benchmark(Protocol):
     name: str
     summary: str  # the command's help
     partial_unit: str | None  # what its partial results count ("rounds"), None if it saves none
+    in_all: bool  # `bench all` runs it (False: only `bench run NAME`, e.g. too long for make bench)
 
     def click_options(self, command: Callable) -> Callable:
         """Decorate the command with the benchmark's own options."""

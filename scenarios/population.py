@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import psycopg
@@ -32,6 +32,12 @@ class Population:
     draft_capabilities: list[tuple]  # (capability_id, org_id, owner_id)
     audited_records: list[tuple]  # (project_id, org_id)
     query_vectors: list[tuple]  # (kb_id, org_id, vector)
+    # for the write bill (scenarios that insert or delete; see scenarios/catalog/__init__.py)
+    org_admins: list[tuple] = field(default_factory=list)  # (user_id, org_id) of owners and admins
+    dashboard_editors: list[tuple] = field(default_factory=list)  # (user_id, org_id, project_id, dataset_ids)
+    templates: list[tuple] = field(default_factory=list)  # (template_id, org_id or None: global)
+    used_templates: list[tuple] = field(default_factory=list)  # (template_id, org_id): an org's, used by dashboards
+    departing_users: list[tuple] = field(default_factory=list)  # (user_id, org_id): own a project, no dashboard
 
     def pick(self, items: list, rng: np.random.Generator):
         if not items:
@@ -72,4 +78,27 @@ def load(conn: psycopg.Connection, variant: str) -> Population:
                        for kb, org, vec in conn.execute(
                            "SELECT knowledge_base_id, organization_id, embedding FROM bench_meta.query_vectors "
                            "ORDER BY id").fetchall()],
+        **_write_bill(q),
     )
+
+
+def _write_bill(q) -> dict:
+    """Who and what the write-bill scenarios act on; users' org roles as baseline records them."""
+    return {
+        "org_admins": q("SELECT id, organization_id FROM {v}.users WHERE role IN ('owner', 'admin') ORDER BY id"),
+        # project editors and up, with the datasets of their project (a dashboard's data sources)
+        "dashboard_editors": [(u, o, p, list(ds)) for u, o, p, ds in q(
+            "SELECT m.user_id, p.organization_id, m.project_id, array_agg(d.id ORDER BY d.id) "
+            "FROM {v}.project_members m JOIN {v}.projects p ON p.id = m.project_id "
+            "JOIN {v}.datasets d ON d.project_id = m.project_id "
+            "WHERE m.role IN ('owner', 'admin', 'editor') GROUP BY m.id, 1, 2, 3 ORDER BY m.id")],
+        "templates": q("SELECT id, organization_id FROM {v}.dashboard_templates ORDER BY id"),
+        "used_templates": q("SELECT t.id, t.organization_id FROM {v}.dashboard_templates t "
+                            "WHERE t.organization_id IS NOT NULL "
+                            "AND EXISTS (SELECT 1 FROM {v}.dashboards d WHERE d.template_id = t.id) ORDER BY t.id"),
+        # deleting them SET NULLs an audited row (their project) and no FK refuses it on baseline
+        # (baseline's dashboards.owner_id is NO ACTION: owners of a dashboard are left out)
+        "departing_users": q("SELECT u.id, u.organization_id FROM {v}.users u "
+                             "WHERE EXISTS (SELECT 1 FROM {v}.projects p WHERE p.owner_id = u.id) "
+                             "AND NOT EXISTS (SELECT 1 FROM {v}.dashboards d WHERE d.owner_id = u.id) ORDER BY u.id"),
+    }

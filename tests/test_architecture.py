@@ -15,8 +15,10 @@ LAYERS = [
     ("judge", ("bench.judge",)),
     ("dataset", ("seed", "scenarios")),
     ("session", ("bench.session",)),
-    ("benchmarks", ("bench.latency", "bench.storage", "bench.security", "bench.vector", "bench.loadtest")),
+    ("benchmarks", ("bench.latency", "bench.storage", "bench.security", "bench.vector", "bench.loadtest",
+                    "bench.throughput", "bench.maintenance")),
     ("registry", ("bench.benchmarks",)),
+    ("capacity", ("bench.capacity",)),  # seeds and measures sizes: above the benchmarks
     ("report", ("bench.report",)),
     ("cli", ("bench.cli", "bench.__main__", "bench")),
 ]

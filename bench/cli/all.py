@@ -47,7 +47,8 @@ def run_all(session: Session, scale: str, baseline: str | None, report_only: boo
     seed_config = make_config(scale)  # usage mistakes (BENCH_LOAD_* too) before a server starts
     if baseline:
         check_baseline(baseline, scale, force)  # a missing, corrupt or other-scale baseline: before measuring
-    options = {name: sessions.parse_defaults(b) for name, b in REGISTRY.items()}  # as `bench run NAME` without flags
+    included = [name for name, b in REGISTRY.items() if b.in_all]  # as `bench run NAME` without flags
+    options = {name: sessions.parse_defaults(REGISTRY[name]) for name in included}
     fs.check_run_output(None, None)  # reports dir: before seeding and measuring
     with session.connection() as (conn, dsn):
         print_environment(session, environment.capture(conn, dsn, session.server))
@@ -61,7 +62,7 @@ def run_all(session: Session, scale: str, baseline: str | None, report_only: boo
                                resume=resume, console=session.err, data_path=data_path(session))
         seed_seconds = time.perf_counter() - began
         print_seed(session, report, seed_seconds)  # the total includes post-data, as `bench seed`
-    code, directory = execute(session, list(REGISTRY), options, [])
+    code, directory = execute(session, included, options, [])
     results_file.add_section(Path(directory), "seed", report.as_section(seed_seconds), [])
     paths = render(directory)  # a failed run still gets its report
     session.out.print(f"report: {paths['report.html']}", soft_wrap=True)

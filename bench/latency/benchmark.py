@@ -26,6 +26,7 @@ class Latency:
     name = "latency"
     summary = "Latency of every scenario on every variant, with verdicts (avg_latency, query_speedup)."
     partial_unit = "rounds"
+    in_all = True
 
     def click_options(self, command):
         return with_options(command, [

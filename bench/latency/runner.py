@@ -11,10 +11,13 @@ each send the next request when the last one returns. Open loop: requests are du
 fixed rate and latency counts from the *intended* start, so a stall that delays later
 requests shows in their latency (no coordinated omission). Every request is one
 transaction opened as the scenario's user (bench.core.identity); every latency goes into an
-HDR histogram. After the rounds: EXPLAIN (ANALYZE, BUFFERS) once per scenario and
-variant (writes rolled back) and pg_stat_statements deltas per cell: snapshots between
-batches credit each batch's calls to its own variant, because PostgreSQL 18 jumbles a
-table by name, not OID, so one SQL text on two variants' schemas is one queryid.
+HDR histogram. A query of several statements (a `;` ending a line) runs them in order in
+that transaction; the last one's rows are the request's. A heavy scenario's batches may be
+smaller than --requests (scenarios/catalog: MAX_REQUESTS). After the rounds: EXPLAIN
+(ANALYZE, BUFFERS) once per scenario and variant (writes rolled back) and
+pg_stat_statements deltas per cell: snapshots between batches credit each batch's calls
+to its own variant, because PostgreSQL 18 jumbles a table by name, not OID, so one SQL
+text on two variants' schemas is one queryid.
 
 Needs: a seeded database (bench seed), asyncpg, pgvector's asyncpg support.
 """
@@ -23,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 from dataclasses import dataclass, field
 
@@ -36,6 +40,7 @@ from bench.core.errors import BenchError, ConnectionLost
 from bench.core.schema import Variant
 from bench.judge import stats
 from scenarios.base import Scenario
+from scenarios.catalog import MAX_REQUESTS
 
 MAX_ERROR_SAMPLES = 3
 
@@ -116,6 +121,28 @@ class Request:
     sql: str
     values: list
     is_write: bool  # must return a row; rolled back, so the dataset stays as seeded
+    before: tuple = ()  # (sql, values) run first in the same transaction (a query of several statements)
+
+
+STATEMENT_END = re.compile(r";\s*\n")
+
+
+def split_statements(sql: str, values: list) -> list[tuple[str, list]]:
+    """A query's statements (split at a `;` that ends a line), each with its own placeholders
+    renumbered from $1: a prepared statement holds one statement. Several are needed where
+    one statement cannot see its own writes (a policy checking a row inserted beside it)."""
+    out = []
+    for part in STATEMENT_END.split(sql.strip()):
+        used = sorted({int(n) for n in re.findall(r"\$(\d+)", part)})
+        number = {str(old): f"${new}" for new, old in enumerate(used, 1)}
+        out.append((re.sub(r"\$(\d+)", lambda m, number=number: number[m[1]], part), [values[n - 1] for n in used]))
+    return out
+
+
+def capped(scenario: Scenario, n: int) -> int:
+    """Requests per batch: n, or fewer for a scenario whose one request is heavy
+    (scenarios/catalog: MAX_REQUESTS; each request of a batch insert already averages 100 rows)."""
+    return min(n, MAX_REQUESTS.get(scenario.name, n))
 
 
 def requests_for(scenario: Scenario, variant: Variant, population, rng: np.random.Generator, n: int) -> list[Request]:
@@ -127,8 +154,9 @@ def requests_for(scenario: Scenario, variant: Variant, population, rng: np.rando
         setup = identity.request_setup(variant, user, settings=query.settings)
         # The comment gives each variant its own prepared statement: asyncpg caches by text, and a
         # plan prepared under another variant's search_path may not even have the same row type.
-        sql = f"/* {variant.name}.{scenario.name} */ {query.sql}"
-        out.append(Request(setup, sql, query.values(params), scenario.kind == "write"))
+        *before, (sql, values) = [(f"/* {variant.name}.{scenario.name} */ {sql}", values)
+                                  for sql, values in split_statements(query.sql, query.values(params))]
+        out.append(Request(setup, sql, values, scenario.kind == "write", tuple(before)))
     return out
 
 
@@ -149,6 +177,8 @@ async def _transaction(conn: asyncpg.Connection, request: Request) -> int:
     await transaction.start()
     try:
         await conn.execute(request.setup.sql, *request.setup.values)
+        for sql, values in request.before:
+            await conn.execute(sql, *values)
         rows = await conn.fetch(request.sql, *request.values)
     except BaseException:
         await transaction.rollback()
@@ -300,7 +330,8 @@ async def _warm_up(conns, cells, variants, scenarios, population, config: Latenc
         for variant in variants:
             if (scenario.name, variant.name) in cells:
                 rng = np.random.default_rng([config.seed, s_index, 10_000])
-                await closed_loop(conns, requests_for(scenario, variant, population, rng, config.warmup), None)
+                warm = requests_for(scenario, variant, population, rng, capped(scenario, config.warmup))
+                await closed_loop(conns, warm, None)
 
 
 async def _round(conns, cells, round_no: int, run: int, variants, scenarios, population, config: LatencyConfig,
@@ -314,7 +345,7 @@ async def _round(conns, cells, round_no: int, run: int, variants, scenarios, pop
             if cell is None:
                 continue
             rng = np.random.default_rng([config.seed, s_index, round_no])  # same sequence per variant
-            batch = requests_for(scenario, variant, population, rng, config.requests)
+            batch = requests_for(scenario, variant, population, rng, capped(scenario, config.requests))
             began = time.perf_counter()
             if config.mode == "open":
                 latencies = await open_loop(conns, batch, config.rate, cell)
@@ -360,8 +391,10 @@ async def explain(conn: asyncpg.Connection, scenario: Scenario, variant: Variant
     await transaction.start()
     try:
         await conn.execute(setup.sql, *setup.values)
-        text = await conn.fetchval("EXPLAIN (ANALYZE, BUFFERS, VERBOSE, FORMAT JSON) " + query.sql,
-                                   *query.values(params))
+        *before, (sql, values) = split_statements(query.sql, query.values(params))
+        for earlier, earlier_values in before:  # the plan is the last statement's, as its rows are
+            await conn.execute(earlier, *earlier_values)
+        text = await conn.fetchval("EXPLAIN (ANALYZE, BUFFERS, VERBOSE, FORMAT JSON) " + sql, *values)
     except asyncpg.PostgresError as exc:
         if lost(exc):
             raise

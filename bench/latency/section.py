@@ -12,6 +12,9 @@ from bench.core.schema import REFERENCE, Variant
 from bench.judge import results, stats, verdicts
 from bench.latency import runner
 from scenarios.base import Scenario
+from scenarios.catalog import MAX_REQUESTS, WRITE_BILL
+
+WRITE_BILL_REASON = "write bill: reported beside the query claims (read gain / write cost), not judged by them"
 
 
 def run(dsn: str, variants: list[Variant], scenarios: list[Scenario], population,
@@ -102,7 +105,8 @@ def _result(scenario: Scenario, variant: Variant, cell: runner.Cell | None) -> d
 
 def _describe(scenario: Scenario) -> dict:
     return {"name": scenario.name, "kind": scenario.kind, "description": scenario.description,
-            "weight": scenario.weight, "as_user": scenario.as_user,
+            "weight": scenario.weight, "as_user": scenario.as_user, "max_requests": MAX_REQUESTS.get(scenario.name),
+            "in_claims": scenario.name not in WRITE_BILL,
             "sql": {key: q.sql for key, q in scenario.queries.items()}}
 
 
@@ -166,6 +170,11 @@ def latency_verdicts(results: list[dict], comparisons: list[dict], scenarios: li
     return out
 
 
+def _write_bill(scenarios: list[Scenario]) -> list[dict]:
+    """The write-bill scenarios, left out of the query claims and said so (scenarios/catalog)."""
+    return [{"scenario": s.name, "reason": WRITE_BILL_REASON} for s in scenarios if s.name in WRITE_BILL]
+
+
 def _comparison(comparisons: list[dict], scenario: str, variant: str) -> dict:
     return next((c for c in comparisons if c["scenario"] == scenario and c["variant"] == variant), {})
 
@@ -175,9 +184,9 @@ def _speedup_verdict(results: list[dict], comparisons: list[dict], scenarios: li
     """Per scenario first (its own verdict, regression, far beyond the claim), then the
     geometric mean over them with a scenarios-and-rounds interval; the rule is
     verdicts.aggregate_verdict."""
-    target, pairs, excluded = verdicts.targets()["query_speedup"], [], []
+    target, pairs, excluded = verdicts.targets()["query_speedup"], [], _write_bill(scenarios)
     for s in scenarios:
-        if s.kind == "vector":  # vector search is judged at matched recall (bench run vector)
+        if s.kind == "vector" or s.name in WRITE_BILL:  # vector search is judged at matched recall (bench run vector)
             continue
         mine, base = _cell(results, s.name, variant.name), _cell(results, s.name, REFERENCE)
         if _comparable(mine, base):
@@ -255,7 +264,7 @@ def _scenario_notes(share: dict, regressions: list[str], far: list[str], far_spe
 
 def _avg_latency_verdict(results: list[dict], comparisons: list[dict], scenarios: list[Scenario],
                          variant: Variant) -> dict:
-    every = [(s, _cell(results, s.name, variant.name)) for s in scenarios]
+    every = [(s, _cell(results, s.name, variant.name)) for s in scenarios if s.name not in WRITE_BILL]
     errors = sum(c["errors"] for _, c in every if c)
     cells = [(s, c) for s, c in every if c and c["round_means_ms"]]
     if not cells:
@@ -276,7 +285,7 @@ def _avg_latency_verdict(results: list[dict], comparisons: list[dict], scenarios
     record = verdicts.verdict_record("avg_latency", variant.name, verdict,
                                      {**interval.as_dict(), "scenarios": len(cells)}, "; ".join(notes))
     excluded = [{"scenario": s.name, "reason": "not applicable" if not c else "every request failed"}
-                for s, c in every if not (c and c["round_means_ms"])]
+                for s, c in every if not (c and c["round_means_ms"])] + _write_bill(scenarios)
     record.update(scenarios=rows, share=share, regressions=regressions, excluded=excluded)
     return record
 

@@ -81,6 +81,7 @@ class Load:
     name = "load"
     summary = "Locust step load on every variant: capacity at p95 < 100 ms and < 1% errors, and the 10x claim."
     partial_unit = None
+    in_all = True
 
     def click_options(self, command):
         return opts.click_options(with_options(command, [

@@ -6,6 +6,8 @@ users may play it (`role`: any member, or organisation owners/admins). A scenari
 no persona names still runs: every persona gets it at the scenario's own `weight`, so a
 new file in scenarios/catalog/ shows up in the load test without editing this module.
 `Persona.weight` is the share of simulated users that play it (Locust's user weight).
+The write bill (scenarios/catalog: WRITE_BILL) is left out: the load keeps its mix, and
+those writes are priced by the latency runner, one at a time.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from dataclasses import dataclass
 from typing import Mapping
 
 from scenarios import Scenario, all_scenarios
+from scenarios.catalog import WRITE_BILL
 
 ADMIN_ROLES = ("owner", "admin")
 
@@ -30,7 +33,7 @@ class Persona:
         """Scenario -> weight: the persona's own mix plus every scenario no persona names."""
         named = {n for p in PERSONAS for n in p.mix}
         out = {name: weight for name, weight in self.mix.items() if name in catalog}
-        out.update({name: s.weight for name, s in catalog.items() if name not in named})
+        out.update({name: s.weight for name, s in catalog.items() if name not in named and name not in WRITE_BILL})
         return out
 
 
@@ -52,6 +55,11 @@ BY_NAME = {p.name: p for p in PERSONAS}
 
 
 def coverage(catalog: Mapping[str, Scenario] | None = None) -> dict[str, list[str]]:
-    """Scenario -> personas that run it (every scenario must have one)."""
+    """Scenario -> personas that run it (every scenario of the load mix must have one)."""
     catalog = catalog if catalog is not None else all_scenarios()
-    return {name: [p.name for p in PERSONAS if name in p.tasks(catalog)] for name in catalog}
+    return {name: [p.name for p in PERSONAS if name in p.tasks(catalog)] for name in in_load(catalog)}
+
+
+def in_load(catalog: Mapping[str, Scenario]) -> dict[str, Scenario]:
+    """The scenarios the load test sends: the catalog without the write bill."""
+    return {name: s for name, s in catalog.items() if name not in WRITE_BILL}

@@ -109,7 +109,8 @@ def median_interval(c: dict) -> stats.Interval | None:
 
 
 CLAIM_SECTION = {"avg_latency": "latency", "query_speedup": "latency", "storage": "storage",
-                 "security": "security", "vector_speedup": "vector", "concurrency": "load"}
+                 "security": "security", "vector_speedup": "vector", "concurrency": "load",
+                 "linear_scaling": "throughput"}
 SECTION_TITLES = {"latency": "latency", "security": "security", "vector": "vector search", "load": "load"}
 
 
@@ -202,10 +203,11 @@ def verdict_rows(data: dict) -> list[dict]:
                       key=lambda v: (v["variant"] == REFERENCE, order.index(v["variant"])
                                      if v["variant"] in order else len(order)))
         if not mine:
-            cut = CLAIM_SECTION.get(claim_id) in stopped
+            section = CLAIM_SECTION.get(claim_id)
+            cut = section in stopped
             mine = [{"claim": claim_id, "claim_text": claim["claim"], "metric": claim.get("metric", ""),
                      "variant": "–", "verdict": verdicts.NOT_MEASURED, "figure": {},
-                     "note": "interrupted before it was judged" if cut else "not run in this run"}]
+                     "note": "interrupted before it was judged" if cut else f"not run in this run (bench run {section})"}]
         rows += [{**v, "claim_text": v.get("claim_text") or claim["claim"]} for v in mine]
     known = {c for c, _ in claims()}
     rows += [v for v in given if v["claim"] not in known]  # claims added later to results

@@ -14,9 +14,10 @@ from pathlib import Path
 from bench.core import environment
 from bench.judge import text as txt
 from bench.judge import verdicts
-from bench.report import charts_tables, style
+from bench.report import balance, charts_tables, charts_throughput, style
 from bench.report import data as d
 from bench.report.charts import finding_state
+from bench.report.charts_capacity import tables as capacity_tables
 from bench.report.registry import Chart
 
 NOTE_CHARS = 90  # a verdict's note in the table (the whole note in its tooltip)
@@ -24,8 +25,10 @@ SECTIONS = (  # (results key, heading); charts go to the section they need
     ("latency", "Latency per scenario"),
     ("vector", "Vector search"),
     ("load", "Load and capacity"),
+    ("throughput", "Throughput model (USL)"),
     ("storage", "Storage"),
     ("security", "Security"),
+    ("capacity", "Capacity: growth with rows, projected to full"),
 )
 
 CSS = """
@@ -190,7 +193,7 @@ def verdict_section(data: dict, charts: list[tuple[Chart, Path]]) -> str:
     return (f'<section id="verdicts"><h2>Verdicts</h2><table class="verdicts"><thead><tr><th>Claim (as the review '
             f"states it)</th><th>Variant</th><th>Verdict</th><th class=\"num\">Measured (95% interval)</th>"
             f"<th>Note</th></tr></thead><tbody>{''.join(body)}</tbody></table>"
-            f'<p class="note">{esc(legend)}</p>{notes(data)}{charts_html}</section>')
+            f'<p class="note">{esc(legend)}</p>{notes(data)}{balance.html_table(data)}{charts_html}</section>')
 
 
 def scenario_details(data: dict, claim: str) -> str:
@@ -375,8 +378,31 @@ def records_body(key: str):
     return body
 
 
+def throughput_body(data: dict) -> str:
+    """The USL parameters per variant, and users at the SLO by the model next to Locust's."""
+    section = data["throughput"]
+    config = section.get("config") or {}
+    layout = config.get("cpu_layout") or {}
+    where = (f"server pinned to CPU {','.join(map(str, layout['server_cpus']))}, client to CPU "
+             f"{','.join(map(str, layout['load_cpus']))}" if layout.get("pinned") else
+             f"not pinned ({layout.get('reason')})")
+    return (f"<h3>USL parameters (95% intervals: {esc(section.get('interval', ''))})</h3>"
+            f"{record_table(charts_throughput.parameter_rows(section))}"
+            "<h3>Users at the SLO: the model (interactive response time law, users = N + X·Z) next to Locust</h3>"
+            f"{record_table(charts_throughput.users_rows(section, data.get('load')))}"
+            f'<p class="note">{esc(where)}; {esc(config.get("windows"))} windows of {esc(config.get("window_seconds"))}'
+            f" s per level; projections assume throughput at the SLO scales with cores (an upper estimate).</p>")
+
+
+def capacity_body(data: dict) -> str:
+    """The capacity sweep (bench capacity): sizes, held-out validation, projections."""
+    return "".join(f"<h3>{esc(title)}</h3>" + (f'<p class="note">{esc(note)}</p>' if note else "")
+                   + (record_table(rows) if rows else "") for title, rows, note in capacity_tables(data["capacity"]))
+
+
 SECTION_BODIES = {"latency": latency_body, "vector": records_body("vector"), "load": records_body("load"),
-                  "storage": storage_body, "security": security_body}
+                  "storage": storage_body, "security": security_body, "throughput": throughput_body,
+                  "capacity": capacity_body}
 
 
 def environment_section(data: dict) -> str:

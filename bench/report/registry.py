@@ -18,7 +18,8 @@ from matplotlib.figure import Figure
 
 from bench.report import style
 
-MODULES = ("bench.report.charts", "bench.report.charts_vector", "bench.report.charts_load")  # they register charts
+MODULES = ("bench.report.charts", "bench.report.charts_vector", "bench.report.charts_load",  # they register charts
+           "bench.report.charts_throughput", "bench.report.charts_capacity")
 
 
 @dataclass(frozen=True)

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from bench.judge import text as txt
+from bench.report import balance, charts_capacity, charts_throughput
 from bench.report import data as d
+from bench.report.md import escape as md_escape
+from bench.report.md import table as md_table
 
 ICONS = {"confirmed": "✅", "refuted": "❌", "inconclusive": "⚠️", "not measured": "➖", "not measurable": "🟰"}
-
-
-def md_escape(text) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")
 
 
 def markdown(data: dict) -> str:
@@ -20,9 +19,12 @@ def markdown(data: dict) -> str:
         lines.append(f"| {md_escape(r['claim_text'])} | {md_escape(r['variant'])} | "
                      f"{ICONS.get(r['verdict'], '')} {md_escape(r['verdict'])} | {md_escape(txt.figure_text(r))} |")
     lines += _every_scenario(data)
+    lines += balance.markdown(data)  # the write cost beside the read claims
     key = key_figures(data)
     if key:
         lines += ["", *key]
+    lines += throughput_lines(data)
+    lines += capacity_lines(data)
     lines += ["", "_Confirmed only when the whole 95% interval meets the claim. Full report: `report.html` in the "
                   "run directory._"]
     return "\n".join(lines) + "\n"
@@ -125,4 +127,32 @@ def key_figures(data: dict) -> list[str]:
             if mine:
                 counts.append(f"{v} {sum(1 for f in mine if f.get('succeeded'))} of {len(mine)}")
         lines += ["", "**Attacks that succeed**: " + ", ".join(counts)]
+    return lines
+
+
+def throughput_lines(data: dict) -> list[str]:
+    """The USL parameters per variant and users at the SLO by the model next to Locust's
+    measured capacity (the throughput section; nothing without it)."""
+    section = data.get("throughput")
+    if not section:
+        return []
+    lines = []
+    for title, rows in (("**Throughput model (USL)**, 95% intervals over windows", charts_throughput.parameter_rows(
+            section)), ("**Users at p95 < SLO**: the model (users = N + X·Z) next to Locust's step load",
+                        charts_throughput.users_rows(section, data.get("load")))):
+        if rows:
+            lines += ["", title, "", *md_table(rows)]
+    return lines
+
+
+def capacity_lines(data: dict) -> list[str]:
+    """The capacity sweep: the held-out validation of latency and the projections to full
+    (labelled as projections, with the sizes they were fitted on); nothing without it."""
+    section = data.get("capacity")
+    if not section:
+        return []
+    lines = ["", "**Capacity sweep** (`bench capacity`): " + "; ".join(
+        f"{r['size']} {r['wall s']} s" for r in charts_capacity.size_rows(section)) + " (wall time per size)"]
+    for title, rows, note in charts_capacity.tables(section)[1:3]:
+        lines += ["", f"**{md_escape(title)}**", "", *([md_escape(note), ""] if note else []), *md_table(rows)]
     return lines

@@ -15,6 +15,7 @@ class Security:
     name = "security"
     summary = "Run every attack against each variant as API users (rolled back); judge the security claim."
     partial_unit = "variants"
+    in_all = True
 
     def click_options(self, command):
         return command

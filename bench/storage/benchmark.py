@@ -18,6 +18,7 @@ class Storage:
     name = "storage"
     summary = "Bytes on disk of the same rows in each variant (heap, TOAST, indexes): the storage verdict."
     partial_unit = None
+    in_all = True
 
     def click_options(self, command):
         return command

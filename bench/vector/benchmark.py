@@ -37,6 +37,7 @@ class Vector:
     name = "vector"
     summary = "Vector search at matched recall: index sweeps, filtered search, the vector_speedup verdict."
     partial_unit = None
+    in_all = True
 
     def click_options(self, command):
         return with_options(command, [

@@ -1,0 +1,1 @@
+"""Capacity planning: a sweep over sizes, growth fits, held-out validation, projections."""

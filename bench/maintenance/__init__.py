@@ -1,0 +1,1 @@
+"""`bench run maintenance`: what the review's materialized view costs to keep fresh."""

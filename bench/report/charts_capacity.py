@@ -1,0 +1,232 @@
+"""The capacity sweep's chart (`bench capacity`): each scenario's latency against rows,
+log-log, with the fitted growth, its 95% prediction band to `full`, and the 100 ms line.
+Draws from results.json's `capacity` section only (the fits are computed by the sweep)."""
+
+from __future__ import annotations
+
+import math
+
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
+
+from bench.report import data as d
+from bench.report import style
+from bench.report.registry import chart
+
+COLUMNS = 4
+LIMIT_MS = 100.0
+
+
+def latency_series(data: dict) -> list[dict]:
+    analysis = (data.get("capacity") or {}).get("analysis") or {}
+    return [s for s in analysis.get("series") or [] if s.get("kind") == "latency"]
+
+
+def _scenarios(data: dict) -> list[str]:
+    return list(dict.fromkeys(s["scenario"] for s in latency_series(data)))
+
+
+def _rows(data: dict) -> int:
+    return max(1, math.ceil(len(_scenarios(data)) / COLUMNS))
+
+
+@chart("capacity_latency", "Latency against rows, projected to full",
+       "Each scenario's median latency (mean of the round medians) at every size measured (dots), the growth "
+       "model chosen by leave-one-out error and fitted on every size (line; dashed where it is a projection "
+       "beyond the largest size measured), its 95% prediction band, and the 100 ms line. Both axes logarithmic; "
+       "x is the number of documents (the other tables grow with it).",
+       order=85, needs="capacity", height=lambda data: 1.3 + 2.3 * _rows(data),
+       applies=lambda data: bool(latency_series(data)))
+def capacity_latency(fig, data):
+    series = latency_series(data)
+    scenarios = _scenarios(data)
+    order = d.variant_order(data)
+    variants = [v for v in order if any(s["variant"] == v for s in series)]
+    variants += [v for v in dict.fromkeys(s["variant"] for s in series) if v not in variants]
+    axes = fig.subplots(_rows(data), COLUMNS, squeeze=False)
+    for index, ax in enumerate(axes.flat):
+        if index >= len(scenarios):
+            ax.set_axis_off()
+            continue
+        mine = [s for s in series if s["scenario"] == scenarios[index]]
+        for s in mine:
+            _draw_series(ax, s, style.variant_colour(s["variant"], order))
+        _decorate(ax, scenarios[index], mine, index)
+    handles = [Line2D([], [], marker="o", color=style.variant_colour(v, order), label=v) for v in variants]
+    handles += [Line2D([], [], color="#57606a", linestyle="--", label="projection"),
+                Patch(facecolor="#57606a", alpha=0.15, label="95% band"),
+                Line2D([], [], color="#cf222e", linestyle=":", label=f"{LIMIT_MS:g} ms")]
+    style.legend(fig, handles)
+    analysis = data["capacity"]["analysis"]
+    fig.supxlabel("documents (log scale)", fontsize=9)
+    style.title(fig, f"Latency vs rows, to {analysis['target']['label']}")
+
+
+def _draw_series(ax, s: dict, colour: str) -> None:
+    points = [(m["x"], m["value"]) for m in s.get("measured", []) if m.get("value") and not m.get("failed")]
+    if points:
+        ax.plot(*zip(*points), "o", color=colour, markersize=3.5)
+    curve = s.get("curve")
+    if not curve:
+        return
+    largest = max(x for x, _ in points) if points else curve["x"][0]
+    inside = [i for i, x in enumerate(curve["x"]) if x <= largest * 1.0001]
+    beyond = [i for i, x in enumerate(curve["x"]) if x >= largest * 0.9999 or i == inside[-1]] if inside else []
+    for idx, dash in ((inside, "-"), (beyond, "--")):
+        if idx:
+            ax.plot([curve["x"][i] for i in idx], [curve["estimate"][i] for i in idx], dash, color=colour,
+                    linewidth=1.2)
+    low = [max(v, 1e-3) for v in curve["low"]]
+    ax.fill_between(curve["x"], low, curve["high"], color=colour, alpha=0.12, linewidth=0)
+
+
+def _decorate(ax, scenario: str, mine: list[dict], index: int) -> None:
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    measured = [m["value"] for s in mine for m in s.get("measured", []) if m.get("value")]
+    projected = [s["curve"]["estimate"][-1] for s in mine if s.get("curve")]
+    if measured:  # the band may reach far below what was measured: keep the points readable
+        ax.set_ylim(min(measured) / 5, max(measured + projected + [LIMIT_MS]) * 5)
+    ax.axhline(LIMIT_MS, color="#cf222e", linestyle=":", linewidth=1)
+    ax.set_title(scenario, fontsize=9)
+    style.plain_log_ticks(ax.yaxis)
+    if index % COLUMNS == 0:
+        ax.set_ylabel("latency (ms)")
+    unfit = [s["variant"] for s in mine if not s.get("fit")]
+    if unfit:
+        ax.text(0.02, 0.02, "no fit: " + ", ".join(unfit), transform=ax.transAxes, fontsize=7, color="#9a6700")
+
+
+# ---- tables (report.html and summary.md) ---------------------------------------------------
+def _pct(value) -> str:
+    return "" if value is None else f"{value:+.0%}"
+
+
+def _interval(estimate: float, low: float, high: float, unit: str) -> str:
+    if unit == "bytes":
+        from bench.judge.text import human_bytes
+
+        return f"{human_bytes(int(estimate))} [{human_bytes(int(low))}, {human_bytes(int(high))}]"
+    digits = 0 if estimate >= 100 else 1 if estimate >= 10 else 2
+    return f"{estimate:.{digits}f} [{low:.{digits}f}, {high:.{digits}f}] {unit}"
+
+
+def _load(load: dict | None) -> str:
+    if not load or not load.get("before_latency"):
+        return "not recorded"
+    return f"{load['before_latency'][0]:.1f} -> {(load.get('after_latency') or ['?'])[0]}"
+
+
+def size_rows(section: dict) -> list[dict]:
+    from bench.judge.text import human_bytes
+
+    rows = []
+    for s in section.get("sizes") or []:
+        seed = s.get("seed") or {}
+        post = seed.get("post_data_seconds") or {}
+        tenant = s.get("largest_tenant") or {}
+        rows.append({"size": s["label"], "documents": f"{s['counts']['documents']:,}", "status": s.get("status"),
+                     "seeding s": f"{seed.get('total_seconds', 0):.0f}",
+                     "post-data s": ", ".join(f"{v} {t:.0f}" for v, t in post.items()),
+                     "database": human_bytes(s.get("database_bytes")),
+                     "largest tenant": f"{tenant.get('projects', 0):,} projects, {tenant.get('users', 0):,} users",
+                     "wall s": f"{s.get('wall_seconds') or 0:.0f}", "started": s.get("started_at", ""),
+                     "load average (1 min) around latency": _load(s.get("load_average"))})
+    return rows
+
+
+def _name(s: dict) -> str:
+    if s["kind"] == "latency":
+        return s["scenario"]
+    if s["kind"] == "seconds":
+        return s["what"]
+    if s.get("what") == "index":
+        return f"{s['relation']}: {s['index']}"
+    return f"{s['relation']} (its indexes)" if s.get("what") == "indexes of a table" else s["relation"]
+
+
+def validation_rows(analysis: dict, kind: str) -> list[dict]:
+    rows = []
+    for s in analysis.get("series") or []:
+        if s["kind"] != kind:
+            continue
+        v = s.get("validation") or {}
+        row = {"series": _name(s), "variant": s["variant"]}
+        if "error" in v:
+            row.update(model=v["model"], predicted=_interval(v["predicted"], v["low"], v["high"], s["unit"]),
+                       measured=_interval(v["measured"], v["measured"], v["measured"], s["unit"]).split(" [")[0],
+                       error=_pct(v["error"]), covered="yes" if v["covered"] else "no")
+        else:
+            row.update(model="", predicted=f"not validated: {v.get('why_not') or s.get('why_not', '')}",
+                       measured="", error="", covered="")
+        rows.append(row)
+    return rows
+
+
+def projection_rows(analysis: dict, kind: str) -> list[dict]:
+    rows = []
+    goal = {"latency": 0.25, "bytes": 0.10}.get(kind)
+    for s in analysis.get("series") or []:
+        if s["kind"] != kind:
+            continue
+        p, v = s.get("projection"), s.get("validation") or {}
+        row = {"series": _name(s), "variant": s["variant"]}
+        if not p:
+            row.update(model="", projection=f"not projected: {s.get('why_not', '')}", fitted_on="", check="")
+        else:
+            check = ("held-out error " + _pct(v["error"]) if "error" in v else "not validated")
+            if goal is not None and "error" in v and abs(v["error"]) > goal:
+                check += f" (over {goal:.0%}: treat with caution)"
+            row.update(model=s["fit"]["model"], projection="projection: " + _interval(p["estimate"], p["low"],
+                                                                                       p["high"], s["unit"]),
+                       fitted_on=", ".join(p["fitted_on"]), check=check)
+        rows.append(row)
+    return rows
+
+
+def summary_lines(analysis: dict) -> list[str]:
+    validation = analysis.get("validation") or {}
+    out = []
+    for kind, k in (validation.get("kinds") or {}).items():
+        if not k.get("series"):
+            continue
+        goal = (f"; goal <= {k['goal']:.0%}: {'met' if k['meets_goal'] else 'missed'}" if k.get("goal") is not None
+                else "")
+        out.append(f"{kind}: median |error| at {validation['held_out']} (fitted on "
+                   f"{', '.join(validation['fitted_on'])}) {k['median_abs_error']:.1%} over {k['series']} series"
+                   f"{goal}; the 95% intervals covered the measurement in {k['interval_coverage']:.0%}")
+    return out
+
+
+def _tenant_note(analysis: dict) -> str:
+    tenant = (analysis.get("target") or {}).get("largest_tenant")
+    if not tenant:
+        return ""
+    return (f" At {analysis['target']['label']} the seeder's largest organization holds {tenant['projects']:,} projects "
+            "(Zipf tenants): the review's 1M projects per organization is beyond the dataset, and latency is "
+            "not fitted against tenant size (the scenarios sample users of every tenant).")
+
+
+def tables(section: dict) -> list[tuple[str, list[dict], str]]:
+    """(title, rows, note) of the capacity section, in reading order."""
+    analysis = section.get("analysis") or {}
+    config = section.get("config") or {}
+    lat = config.get("latency") or {}
+    out = [("Sizes measured", size_rows(section),
+            (f"latency per size: {lat.get('rounds')} rounds in {lat.get('runs')} run(s) x {lat.get('requests')} "
+            f"requests, {lat.get('concurrency')} connections; statistic: {config.get('latency_statistic')}. "
+            "Vector recall at fixed settings is not measured per size (latency of similar_documents is)."
+            + _tenant_note(analysis)))]
+    if analysis.get("why_not"):
+        return out + [("Fits", [], f"no fits: {analysis['why_not']}")]
+    held = (analysis.get("validation") or {}).get("held_out")
+    note = "; ".join(summary_lines(analysis)) + f". Criterion: {analysis.get('criterion')}."
+    out += [(f"Held-out validation: latency at {held}, predicted from the smaller sizes",
+             validation_rows(analysis, "latency"), note),
+            (f"Projections to {analysis['target']['label']} ({analysis['target']['documents']:,} documents): latency",
+             projection_rows(analysis, "latency"), f"Interval: {analysis.get('interval')}."),
+            (f"Held-out validation: bytes per table and index at {held}", validation_rows(analysis, "bytes"), ""),
+            (f"Projections to {analysis['target']['label']}: bytes per table and index (x: the table's rows there)",
+             projection_rows(analysis, "bytes"), ""),
+            ("Post-data (index build) seconds", projection_rows(analysis, "seconds"), "")]
+    return out
