@@ -12,6 +12,7 @@ import copy
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -191,3 +192,53 @@ def test_seeding_throughput_is_compared_when_both_runs_record_it_and_never_gated
     kept = gate.review(old, write(tmp_path / "kept", changed(tiny, lambda r: r.update(
         seed={"scale": "tiny", "rows_loaded": 0, "rows_per_s": None, "kept_from_earlier": True}))))
     assert kept.items["seeding"] == [] and kept.notes["seeding"].startswith("not recorded")
+
+
+def _refreshes(scale: float, concurrent_ok: bool = True) -> dict:
+    rng = np.random.default_rng(7)
+    times = [float(t) for t in 8.7 * scale * np.exp(rng.normal(0, 0.03, 7))]
+    timed = {"ok": True, "count": 7, "times_ms": times, "median_ms": float(np.median(times))}
+    refused = {"ok": False, "error": "cannot refresh materialized view concurrently", "known": "no unique index"}
+    return {"config": {"repeats": 7}, "staleness": "", "verdicts": [], "refreshes": [
+        {"variant": "hardened", "view": "mv_capability_stats", "mode": "plain", "rows": 50, **timed},
+        {"variant": "hardened", "view": "mv_capability_stats", "mode": "concurrently", "rows": 50,
+         **(timed if concurrent_ok else refused)}]}
+
+
+def test_a_slower_or_refused_view_refresh_is_a_regression_and_the_same_one_is_unchanged(tiny, tmp_path):
+    old = write(tmp_path / "old", changed(tiny, lambda r: r.update(maintenance=_refreshes(1.0))))
+    same = gate.review(old, write(tmp_path / "same", changed(tiny, lambda r: r.update(maintenance=_refreshes(1.0)))))
+    assert [i.status for i in same.items["maintenance"]] == [s.UNCHANGED, s.UNCHANGED]
+    slower = gate.review(old, write(tmp_path / "slow", changed(tiny, lambda r: r.update(
+        maintenance=_refreshes(1.3)))))
+    assert [i.status for i in slower.items["maintenance"]] == [s.REGRESSION, s.REGRESSION] and slower.failed
+    refused = gate.review(old, write(tmp_path / "refused", changed(tiny, lambda r: r.update(
+        maintenance=_refreshes(1.0, concurrent_ok=False)))))
+    statuses = {i.what: i.status for i in refused.items["maintenance"]}
+    assert statuses == {"hardened: refresh mv_capability_stats plain: median": s.UNCHANGED,
+                        "hardened: refresh mv_capability_stats concurrently works": s.REGRESSION}
+    assert "View maintenance" in gate.markdown(refused)
+
+
+def _sweep(scale: float) -> dict:
+    rng = np.random.default_rng(11)
+    windows = [{"variant": v, "n": n, "x_rps": float(base * n ** 0.8 * scale * np.exp(rng.normal(0, 0.03)))}
+               for v, base in (("baseline", 40.0), ("hardened", 160.0)) for n in (1, 2, 4, 8) for _ in range(3)]
+    return {"config": {}, "levels": [], "models": [], "windows": windows, "verdicts": []}
+
+
+def test_lower_throughput_in_the_sweep_is_a_regression_per_variant_and_level(tiny, tmp_path):
+    old = write(tmp_path / "old", changed(tiny, lambda r: r.update(throughput=_sweep(1.0))))
+    same = gate.review(old, write(tmp_path / "same", changed(tiny, lambda r: r.update(throughput=_sweep(1.0)))))
+    # 3 windows of 3% noise detect about 10%: a figure may be undecidable, never a change
+    assert len(same.items["throughput"]) == 8 and {i.status for i in same.items["throughput"]} <= {
+        s.UNCHANGED, s.UNDECIDABLE}
+    slower = gate.review(old, write(tmp_path / "slow", changed(tiny, lambda r: r.update(throughput=_sweep(0.7)))))
+    assert {i.status for i in slower.items["throughput"]} == {s.REGRESSION}
+    assert all(i.change == pytest.approx(-0.3) for i in slower.items["throughput"])
+
+
+def test_sections_in_neither_run_stay_out_of_the_headline(itself):
+    lines = gate.headline(itself)
+    assert not any(line.startswith(("- **Throughput**", "- **View maintenance**")) for line in lines), lines
+    assert any(line.startswith("- **Storage**") for line in lines)

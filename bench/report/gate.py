@@ -31,10 +31,10 @@ from bench.report import data as d
 from bench.report import sections as s
 
 MARKER = "<!-- bench-compare -->"  # lets the PR workflow find and update its one comment
-SECTIONS = ("work", "vector", "load", "storage", "security", "seeding")
-TITLES = {"work": "Work per request", "vector": "Vector search", "load": "Load", "storage": "Storage",
-          "security": "Security",
-          "seeding": "Seeding"}
+SECTIONS = ("work", "vector", "load", "throughput", "maintenance", "storage", "security", "seeding")
+TITLES = {"work": "Work per request", "vector": "Vector search", "load": "Load", "throughput": "Throughput",
+          "maintenance": "View maintenance", "storage": "Storage", "security": "Security", "seeding": "Seeding"}
+NOT_IN_EITHER = "not in either run"
 COMMENT_LIMIT = 60_000  # GitHub refuses comments over 65,536 characters
 
 
@@ -86,6 +86,8 @@ def review(old: Path | str, new: Path | str, threshold: float = DEFAULT_THRESHOL
     result.items["work"] = s.work_items(a, b, threshold)
     result.items["vector"] = s.vector_items(a, b, threshold)
     result.items["load"] = s.load_items(a, b, threshold)
+    result.items["throughput"] = s.throughput_items(a, b, threshold)
+    result.items["maintenance"] = s.maintenance_items(a, b, threshold)
     result.items["storage"] = s.storage_items(a, b, threshold)
     result.items["security"] = s.security_items(a, b)
     result.items["seeding"], seeding_note = s.seeding_items(a, b, threshold)
@@ -100,8 +102,8 @@ def review(old: Path | str, new: Path | str, threshold: float = DEFAULT_THRESHOL
             if not result.items["work"]:
                 result.notes[name] = "no pg_stat_statements figures in both runs"
         elif not a.get(name) or not b.get(name):
-            result.notes[name] = "not in " + ("either run" if not a.get(name) and not b.get(name) else
-                                              "the old run" if not a.get(name) else "the new run")
+            result.notes[name] = (NOT_IN_EITHER if not a.get(name) and not b.get(name) else
+                                  "not in the old run" if not a.get(name) else "not in the new run")
     return result
 
 
@@ -133,6 +135,8 @@ def headline(r: Review) -> list[str]:
         lines.append("- **Latency**: not in both runs")
     for name in SECTIONS:
         items = r.items.get(name) or []
+        if r.notes.get(name) == NOT_IN_EITHER:  # e.g. throughput, which bench all does not run
+            continue
         flagged = [i for i in items if i.status == s.REGRESSION]
         text = r.notes.get(name) or _count(items)
         if flagged:

@@ -1,5 +1,5 @@
 """`bench compare` beyond the latency cells: verdict flips, vector search, the step load,
-storage, security findings and seeding, each figure with the noise it was measured with
+the throughput sweep, the view's refresh, storage, security findings and seeding, each figure with the noise it was measured with
 and, where the data allows it, the smallest change it could detect.
 
 Every row is an `Item` with a status:
@@ -295,6 +295,60 @@ def load_items(old: dict, new: dict, threshold: float) -> list[Item]:
 
 def _ms(value) -> str:
     return "∞" if value is None else txt.fmt_ms(value)
+
+
+# ---- view maintenance -------------------------------------------------------------------------------
+def maintenance_items(old: dict, new: dict, threshold: float) -> list[Item]:
+    """Each refresh of the materialized view (variant, mode): its repeats tested as rounds; a
+    refresh that worked and is now refused (or the reverse) is decided by that alone."""
+    a, b = old.get("maintenance") or {}, new.get("maintenance") or {}
+    if not a or not b:
+        return []
+    refreshes_b = {(r.get("variant"), r.get("mode")): r for r in b.get("refreshes") or []}
+    tested, out = [], []
+    for r in a.get("refreshes") or []:
+        other = refreshes_b.get((r.get("variant"), r.get("mode")))
+        if other is None:
+            continue
+        what = f"{r.get('variant')}: refresh {r.get('view')} {r.get('mode')}"
+        if r.get("ok") != other.get("ok"):
+            out.append(Item("maintenance", f"{what} works", "", int(bool(r.get("ok"))), int(bool(other.get("ok"))),
+                            IMPROVEMENT if other.get("ok") else REGRESSION, True,
+                            other.get("error") or r.get("error") or ""))
+        elif r.get("ok"):
+            item = Item("maintenance", f"{what}: median", "ms", r.get("median_ms"), other.get("median_ms"), "", False,
+                        f"Welch on the logs of {r.get('count')} → {other.get('count')} timed refreshes "
+                        "(rolled back, after a warm-up)")
+            tested.append((item, r.get("times_ms"), other.get("times_ms")))
+    return _tested(tested, threshold) + out
+
+
+# ---- throughput -------------------------------------------------------------------------------------
+def throughput_items(old: dict, new: dict, threshold: float) -> list[Item]:
+    """Throughput per variant and connection level of the closed-loop sweep, its windows
+    tested as rounds (bench run throughput)."""
+    a, b = old.get("throughput") or {}, new.get("throughput") or {}
+    if not a or not b:
+        return []
+
+    def windows(section):
+        out: dict[tuple, list[float]] = {}
+        for w in section.get("windows") or []:
+            if w.get("x_rps"):
+                out.setdefault((w.get("variant"), w.get("n")), []).append(w["x_rps"])
+        return out
+    wa, wb = windows(a), windows(b)
+    tested = []
+    for key, before in wa.items():
+        after = wb.get(key)
+        if not after:
+            continue
+        item = Item("throughput", f"{key[0]} at {key[1]} connections: throughput", "req/s",
+                    float(np.mean(before)), float(np.mean(after)), "", True,
+                    f"Welch on the logs of {len(before)} → {len(after)} windows (closed loop, no think time)")
+        # tested as seconds per request: the test's series are times (compare.Figure), whichever way is better
+        tested.append((item, [1 / x for x in before], [1 / x for x in after]))
+    return _tested(tested, threshold)
 
 
 # ---- storage ----------------------------------------------------------------------------------------
