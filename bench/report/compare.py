@@ -49,7 +49,8 @@ REGRESSION, IMPROVEMENT, UNDECIDABLE, UNCHANGED = "regression", "improvement", "
 # ---- the test of one figure ------------------------------------------------------------------------
 @dataclass(frozen=True)
 class LogTest:
-    """Welch's t-test on the logs of one figure's per-round latencies in two runs."""
+    """A t-test on the logs of one figure's per-round latencies in two runs (Welch's, or
+    moderated when se and df are set)."""
     log_ratio: float  # mean log(new) - mean log(old): > 0 is slower
     p: float  # two-sided
     spread: tuple[float, float]  # sd of the log rounds, old and new
@@ -477,13 +478,15 @@ def markdown(comparison: Comparison) -> str:
 def _caption(c: Comparison) -> str:
     return (f"_Figures: whole-run HDR values, old → new. Each is tested on its own per-round values (p50: round "
             f"medians; p95/p99: round p95/p99, when the run stores them or per-round HDR histograms; req/s: round "
-            f"means) with Welch's t-test on their logs; Holm's step-down over the {c.tested} tested figures keeps "
-            f"the chance of any false flag at {ALPHA:.0%}. 🔴/🟢: the test rejects and the figure is worse/better "
-            f"by more than the threshold (change of the rounds' geometric means). MDE: the smallest change the "
-            f"test detects with {POWER:.0%} power at Holm's strictest level ({ALPHA:.0%}/{c.tested}), from the two "
-            f"runs' per-round spread and round counts (Welch's test simulated at that spread). ❔ undecidable: not "
-            f"flagged and MDE above the threshold, or no per-round values: \"no change\" cannot be claimed. "
-            f"Unmarked figures could have shown a {c.threshold:.0%} change and did not._")
+            f"means; per run when a run has several) with a moderated t-test on their logs (a figure quieter than "
+            f"the same metric's cells borrows their spread's degrees of freedom, never a smaller spread); "
+            f"Benjamini-Hochberg over the {c.tested} tested figures keeps the expected share of false flags among "
+            f"the flagged at {ALPHA:.0%}. 🔴/🟢: the test rejects and the figure is worse/better by more than the "
+            f"threshold (change of the rounds' geometric means). MDE: the smallest change the test detects with "
+            f"{POWER:.0%} power at the strictest level ({ALPHA:.0%}/{c.tested}, where a figure is flagged whatever "
+            f"the others do), from the figure's spread and degrees of freedom. ❔ undecidable: not flagged and MDE "
+            f"above the threshold, or no per-round values: \"no change\" cannot be claimed. Unmarked figures could "
+            f"have shown a {c.threshold:.0%} change and did not._")
 
 
 def busy_note(old_machine: dict, new_machine: dict) -> str | None:

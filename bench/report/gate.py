@@ -1,8 +1,8 @@
 """The whole comparison of two runs, as `bench compare`, `bench baseline compare` and the
 release gate (`bench all --baseline NAME`) show it: verdict flips first, then the latency
-cells (bench/report/compare.py: Welch, Holm, MDE, HDR tails), then vector search, the
-step load, storage, security and seeding (bench/report/sections.py). Markdown fit for a
-pull-request comment (a short headline, every section in a collapsible <details>) and
+cells (bench/report/compare.py: moderated t, Benjamini-Hochberg, MDE, HDR tails), then
+vector search, the step load, the throughput sweep, the view's refresh, storage, security
+and seeding (bench/report/sections.py). Markdown fit for a pull-request comment (a short headline, every section in a collapsible <details>) and
 JSON with the same content.
 
 The gate fails when a claim's verdict got worse (confirmed → inconclusive or refuted,

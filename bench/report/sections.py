@@ -4,8 +4,8 @@ and, where the data allows it, the smallest change it could detect.
 
 Every row is an `Item` with a status:
   regression / improvement  a change beyond the threshold that the data decides: a test
-                            (Welch on the logs of per-round values, Holm within the
-                            section, as the latency cells), an exact count (bytes of the
+                            (Welch on the logs of per-round values, Benjamini-Hochberg
+                            within the section, as the latency cells), an exact count (bytes of the
                             same rows, an attack that now succeeds), or 95% intervals
                             that do not overlap (load steps);
   unchanged                 within the threshold, and the data could have shown it;
