@@ -115,7 +115,7 @@ def _count(items: list[s.Item]) -> str:
              s.CHANGED: "changed without a noise estimate", s.GONE: "gone", s.NEW: "new"}
     parts = [f"{n} {words[status][:-1] if n == 1 and words[status].endswith('s') else words[status]}"
              for status, n in counts.items() if n]
-    return ", ".join(parts) or f"no change beyond the threshold ({len(items)} figures)"
+    return ", ".join(parts) or f"no change beyond the threshold ({len(items)} figure{'' if len(items) == 1 else 's'})"
 
 
 def headline(r: Review) -> list[str]:
