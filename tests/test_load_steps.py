@@ -208,10 +208,10 @@ def test_section_merges_earlier_variants_and_the_report_reads_it():
     from bench.report import charts_load
 
     first = locust.build_section([run_record("baseline", BASE_BREAKS_AT_20)], {})
-    assert first["verdicts"] == []
+    assert [(v["claim"], v["verdict"]) for v in first["verdicts"]] == [("simultaneous_users", "not measured")]
     second = locust.build_section([run_record("hardened", [(10, 5, 0), (20, 5, 0)], leaks=1)], {}, previous=first)
     assert [r["variant"] for r in second["runs"]] == ["baseline", "hardened"]
-    (v,) = second["verdicts"]
+    (v,) = [v for v in second["verdicts"] if v["claim"] == "concurrency"]
     assert v["variant"] == "hardened" and "rows of another tenant" in v["note"]
     assert v["verdict"] == verdicts.INCONCLUSIVE  # >= 20 users vs [10, 20): at least 1x, no upper bound
     assert second["security"]["cross_tenant_requests"] == {"baseline": 0, "hardened": 1}
@@ -320,3 +320,42 @@ def test_pinning_applies_to_a_process_tree_and_its_later_children_and_is_given_b
         parent.stdin.write("\n")
         parent.stdin.flush()
         parent.wait(timeout=10)
+
+
+def _capacity(users: int, breach: int | None, top: int, reliable: bool = True) -> dict:
+    return {"users": users, "first_breach": breach, "breach_reasons": [], "breach_reliable": reliable and bool(breach),
+            "breach_bottleneck": None if reliable else "client", "undecided": [], "at_least": breach is None,
+            "lowest_step": 1000, "top_tested": top, "all_planned_run": True}
+
+
+@pytest.mark.parametrize("cap, think, expected", [
+    (_capacity(10_000, None, 10_000), (5, 30), "confirmed"),  # the 10,000 step held
+    (_capacity(5_000, 10_000, 10_000), (5, 30), "refuted"),  # breached at 10,000: fewer than 10K held
+    (_capacity(2_000, 5_000, 5_000), (5, 30), "refuted"),
+    (_capacity(5_000, None, 5_000), (5, 30), "inconclusive"),  # never tried 10,000
+    (_capacity(5_000, 10_000, 10_000, reliable=False), (5, 30), "inconclusive"),  # the generator's breach
+    (_capacity(10_000, None, 10_000), (0.5, 1.5), "not measured"),  # 10K users at 1 s think: another load
+])
+def test_simultaneous_users_needs_a_held_step_of_10k_at_a_realistic_think_time(cap, think, expected):
+    record = steps.simultaneous_users_verdict("hardened", cap, think, [])
+    assert record["verdict"] == expected, record
+    assert record["claim"] == "simultaneous_users" and record["variant"] == "hardened"
+    if expected == "not measured":
+        assert "--think 5-30" in record["note"]
+    else:
+        assert record["figure"]["target_users"] == 10_000 and "think time 5-30 s" in record["note"]
+
+
+def test_a_lost_worker_makes_the_10k_verdict_inconclusive():
+    record = steps.simultaneous_users_verdict("hardened", _capacity(10_000, None, 10_000), (5, 30),
+                                              ["hardened: worker lost"])
+    assert record["verdict"] == "inconclusive" and "worker lost" in record["note"]
+
+
+def test_every_variant_gets_a_10k_verdict_baseline_too():
+    section = locust.build_section([run_record("baseline", BASE_BREAKS_AT_20),
+                                    run_record("hardened", [(10, 5, 0), (20, 5, 0)])],
+                                   {"think_seconds": [5.0, 30.0]})
+    by = {(v["claim"], v["variant"]): v["verdict"] for v in section["verdicts"]}
+    assert by[("simultaneous_users", "baseline")] == "refuted"  # breached at 20 users
+    assert ("simultaneous_users", "hardened") in by and ("concurrency", "hardened") in by

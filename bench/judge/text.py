@@ -82,6 +82,10 @@ def figure_text(verdict: dict, short: bool = False) -> str:
                 f"{human_bytes(fig['baseline_bytes'])} on baseline)")
     if claim == "concurrency" and "capacity_users" in fig:
         return concurrency_text(fig)
+    if claim == "simultaneous_users" and "capacity_users" in fig:
+        held = ("≥ " if fig.get("capacity_at_least") else "") + f"{fig['capacity_users']:,}"
+        breach = "" if fig.get("first_breach") is None else f", breach at {fig['first_breach']:,}"
+        return f"{held} users held{breach} (target {fig['target_users']:,})"
     if claim == "query_speedup" and "speed_ratio" in fig and not short:  # both readings of "X% faster"
         return f"{_interval_text(fig, '%')} less time = {speed_text(fig['speed_ratio'])} as fast"
     if claim == "vector_speedup" and {"same_index_as", "cannot_reach_recall", "bound"} & fig.keys():

@@ -298,7 +298,11 @@ def build_section(runs: list[dict], config: dict, previous: dict | None = None) 
     factor = float(verdicts.targets()["concurrency"]["factor"])
     out_verdicts = []
     base = by_variant.get(REFERENCE)
+    think = tuple(config["think_seconds"]) if config.get("think_seconds") else None
     for run in merged:
+        problems = [f"{run['variant']}: {run['status']}"] if run["status"] in PROBLEM_STATUSES else []
+        out_verdicts.append(stepping.simultaneous_users_verdict(run["variant"], capacity[run["variant"]], think,
+                                                                problems))
         if run["variant"] == REFERENCE:
             continue
         if base is None or not base["steps"] or not run["steps"]:

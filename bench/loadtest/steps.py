@@ -243,6 +243,46 @@ def concurrency_verdict(variant: str, mine: dict, base: dict, factor: float, pro
     return verdicts.verdict_record("concurrency", variant, verdict, figure, "; ".join(notes))
 
 
+def simultaneous_users_verdict(variant: str, cap: dict, think_s: tuple[float, float] | None,
+                               problems: list[str]) -> dict:
+    """The `simultaneous_users` claim ("10K+ simultaneous users") for one variant, from its
+    own capacity: confirmed when a step of at least the target held, refuted when a reliable
+    breach came at or below it, else inconclusive. Not measured when the users thought less
+    than targets.toml's `min_mean_think_s` between requests: that load is another claim."""
+    from bench.judge import verdicts
+
+    target = verdicts.targets()["simultaneous_users"]
+    users, least = int(target["users"]), float(target["min_mean_think_s"])
+    if not think_s:
+        return verdicts.verdict_record("simultaneous_users", variant, verdicts.NOT_MEASURED, {},
+                                       "the run's think time was not recorded")
+    mean_think = sum(think_s) / 2
+    think = f"think time {think_s[0]:g}-{think_s[1]:g} s"
+    if mean_think < least:
+        return verdicts.verdict_record(
+            "simultaneous_users", variant, verdicts.NOT_MEASURED, {},
+            f"measured with {think} (mean {mean_think:g} s); judged only with a mean of {least:g} s or more: "
+            f"bench run load --think 5-30 --steps 1000,2000,5000,{users}")
+    low, high = bounds(cap)
+    if low >= users:
+        verdict = verdicts.CONFIRMED
+    elif high is not None and high <= users:
+        verdict = verdicts.REFUTED
+    else:
+        verdict = verdicts.INCONCLUSIVE
+    notes = [f"capacity {capacity_text(cap)} at the SLO with {think}"]
+    if verdict == verdicts.INCONCLUSIVE:
+        notes += [why for why in (_unbounded("the variant", cap), _undecided("the variant", cap)) if why]
+        if cap["top_tested"] < users:
+            notes.append(f"steps up to {cap['top_tested']:,} users: add a step of {users:,}")
+    if problems:
+        verdict = verdicts.INCONCLUSIVE
+        notes += problems
+    figure = {"target_users": users, "capacity_users": cap["users"], "first_breach": cap["first_breach"],
+              "capacity_at_least": cap["at_least"], "think_s": list(think_s)}
+    return verdicts.verdict_record("simultaneous_users", variant, verdict, figure, "; ".join(notes))
+
+
 def _undecided(who: str, cap: dict) -> str | None:
     steps_ = cap.get("undecided") or []
     if not steps_:

@@ -109,7 +109,7 @@ def median_interval(c: dict) -> stats.Interval | None:
 
 
 CLAIM_SECTION = {"avg_latency": "latency", "query_speedup": "latency", "storage": "storage",
-                 "security": "security", "vector_speedup": "vector", "concurrency": "load",
+                 "security": "security", "vector_speedup": "vector", "concurrency": "load", "simultaneous_users": "load",
                  "linear_scaling": "throughput"}
 SECTION_TITLES = {"latency": "latency", "security": "security", "vector": "vector search", "load": "load"}
 
