@@ -135,7 +135,9 @@ def test_terminated_backends_end_the_run_with_one_line(own_tiny, tmp_path):
     assert killed >= 2  # the runner's connections (and its admin connection)
     code, stderr = finish(proc)
     assert code == 1, stderr
-    (line,) = bench_lines(stderr)
+    lines = bench_lines(stderr)
+    assert len(lines) == 1, "\n".join(lines)
+    (line,) = lines
     assert line.startswith("bench: error: lost the connection to the server after "), line
     assert line.endswith(f" of {ROUNDS} rounds; partial results in {run_dir / 'results.json'}"), line
     assert "Traceback" not in stderr

@@ -105,8 +105,10 @@ class NoRows(Exception):
 
 def lost(exc: BaseException) -> bool:
     """A fault of the connection rather than of the request: class 08 (connection
-    exception), 57P* (the server shut down or terminated the backend), a dead socket."""
-    if isinstance(exc, (OSError, asyncpg.InterfaceError)):
+    exception), 57P* (the server shut down or terminated the backend), a dead socket.
+    asyncpg's InternalClientError counts too: a backend terminated while its connection was
+    idle can leave the protocol mid-state, and the next query fails with it (seen in CI)."""
+    if isinstance(exc, (OSError, asyncpg.InterfaceError, asyncpg.InternalClientError)):
         return True
     return isinstance(exc, asyncpg.PostgresError) and (getattr(exc, "sqlstate", None) or "").startswith(("08", "57P"))
 
