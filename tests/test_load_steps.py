@@ -359,3 +359,30 @@ def test_every_variant_gets_a_10k_verdict_baseline_too():
     by = {(v["claim"], v["variant"]): v["verdict"] for v in section["verdicts"]}
     assert by[("simultaneous_users", "baseline")] == "refuted"  # breached at 20 users
     assert ("simultaneous_users", "hardened") in by and ("concurrency", "hardened") in by
+
+
+def test_the_terminal_table_shows_each_claim_in_its_own_column():
+    """The concurrency verdict and the 10K verdict of a variant side by side (the 10K one
+    once took the concurrency column's place, and crashed it when it had a figure). The
+    report fixture's real load section, with the 10K verdicts its capacities give at 5-30 s."""
+    import json
+    from pathlib import Path
+
+    from rich.console import Console
+
+    from bench.loadtest.benchmark import print_section
+
+    section = json.loads((Path(__file__).parent / "fixtures/tiny_run/results.json").read_text())["load"]
+    section["verdicts"] = [v for v in section["verdicts"] if v["claim"] == "concurrency"] + [
+        steps.simultaneous_users_verdict(variant, cap, (5, 30), []) for variant, cap in section["capacity"].items()]
+    console = Console(record=True, width=600)
+    print_section(section, console)  # the old table raised KeyError here: a 10K figure read as a concurrency one
+    lines = console.export_text().splitlines()
+    for v in section["verdicts"]:
+        row = next(line for line in lines if line.startswith(f"│ {v['variant']} ") and "│ completed" in line)
+        if v["claim"] == "concurrency":
+            assert f"│ {v['verdict']} " in row and " vs 0 users, ratio" in row, row
+        else:
+            assert f"│ {v['verdict']}: capacity 0 users" in row and "think time 5-30 s" in row, row
+    baseline = next(line for line in lines if line.startswith("│ baseline ") and "│ completed" in line)
+    assert "(reference)" in baseline

@@ -350,17 +350,19 @@ def print_section(section: dict, console: Console, title: str = "") -> None:
                       "-" if share is None else f"{share:.0%}" + (f" {s['bottleneck']}" if s["bottleneck"] else ""),
                       _cpu(s), held)
     console.print(table)
-    caps = Table(title="Capacity (users held at the SLO) and the concurrency claim")
-    for column in ("variant", "status", "capacity", "first breach", "verdict", "vs baseline [bounds]", "note"):
+    caps = Table(title="Capacity (users held at the SLO), the concurrency claim and the 10K-users claim")
+    for column in ("variant", "status", "capacity", "first breach", "verdict", "vs baseline [bounds]", "note",
+                   "10K+ users"):
         caps.add_column(column)
-    by_variant = {v["variant"]: v for v in section["verdicts"]}
+    concurrency = {v["variant"]: v for v in section["verdicts"] if v["claim"] == "concurrency"}
+    simultaneous = {v["variant"]: v for v in section["verdicts"] if v["claim"] == "simultaneous_users"}
     for variant, cap in section["capacity"].items():
-        v = by_variant.get(variant)
+        v, users = concurrency.get(variant), simultaneous.get(variant)
         fig = (v or {}).get("figure") or {}
         ratio = concurrency_text(fig) if fig else "-"
         caps.add_row(variant, cap["status"], (">= " if cap["at_least"] else "") + str(cap["users"]),
                      str(cap["first_breach"] or "-"), v["verdict"] if v else "(reference)", ratio,
-                     v["note"] if v else "")
+                     v["note"] if v else "", f"{users['verdict']}: {users['note']}" if users else "-")
     if not title:
         console.print(caps)
     leaks = [f for f in section["security"]["cross_tenant"] if f["cross_tenant_requests"]]
