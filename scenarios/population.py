@@ -8,6 +8,7 @@ same rows on every variant (RLS or explicit filter).
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -46,6 +47,21 @@ class Population:
 
     def user_of(self, org_id, rng: np.random.Generator):
         return self.pick(self.users_by_org[org_id], rng)
+
+    def of_organization(self, org_id) -> Population:
+        """The same population with every actor and item drawn from one tenant only (the
+        capacity sweep's largest tenant). Global templates (org None) stay."""
+        def mine(items: list[tuple], at: int, keep_global: bool = False) -> list[tuple]:
+            return [t for t in items if t[at] == org_id or (keep_global and t[at] is None)]
+
+        return dataclasses.replace(
+            self, users=mine(self.users, 1), users_by_org={org_id: self.users_by_org.get(org_id, [])},
+            memberships=mine(self.memberships, 1), owned_projects=mine(self.owned_projects, 2),
+            kb_filters=mine(self.kb_filters, 1), draft_capabilities=mine(self.draft_capabilities, 1),
+            audited_records=mine(self.audited_records, 1), query_vectors=mine(self.query_vectors, 1),
+            org_admins=mine(self.org_admins, 1), dashboard_editors=mine(self.dashboard_editors, 1),
+            templates=mine(self.templates, 1, keep_global=True), used_templates=mine(self.used_templates, 1),
+            departing_users=mine(self.departing_users, 1))
 
 
 def load(conn: psycopg.Connection, variant: str) -> Population:

@@ -51,6 +51,25 @@ def test_bad_input_is_one_line_and_exit_2_before_any_server(run_bench, args, mes
     assert len(lines) == 1 and lines[0].startswith("bench: error:") and message in lines[0], result.stderr
 
 
+@pytest.mark.parametrize("args, message", [
+    (["--documents", "0"], "--documents"),
+    (["--documents", "lots"], "--documents"),
+    (["--users", "0"], "--users"),
+])
+def test_bad_sizing_input_is_one_line_and_exit_2(run_bench, args, message, tmp_path):
+    result = run_bench("sizing", str(tmp_path), *args)
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("bench: error:") and message in lines[0], result.stderr
+
+
+def test_sizing_a_run_without_a_capacity_sweep_is_refused_in_one_line(run_bench, tmp_path):
+    (tmp_path / "results.json").write_text(json.dumps({"schema_version": 1, "run_id": "x", "verdicts": []}))
+    result = run_bench("sizing", str(tmp_path))
+    assert result.returncode == 2 and "no capacity fits" in result.stderr, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
 SWEEP = ["--sizes", "tiny,4K,5K", "--rounds", "1", "--requests", "3", "--warmup", "0", "--users", "2",
          "--scenario", "my_projects", "--scenario", "similar_documents", "--workers", "1"]
 
@@ -77,6 +96,24 @@ def test_a_sweep_measures_each_size_keeps_them_and_redoes_an_interrupted_one(run
     cells = {(c["scenario"], c["variant"]) for c in five["latency"] if c["median_ms"]}
     assert ("similar_documents", "baseline") in cells and ("my_projects", "hardened") in cells
     assert five["largest_tenant"]["projects"] > section["sizes"][0]["largest_tenant"]["projects"]
+    # the largest tenant's project scenarios, and recall@10 of the vector scenario, per size
+    assert five["tenant"]["projects"] > section["sizes"][0]["tenant"]["projects"]
+    assert {(c["scenario"], c["variant"]) for c in five["tenant"]["cells"] if c["median_ms"]} >= {
+        ("my_projects", "baseline"), ("my_projects", "hardened")}
+    recall = {r["variant"]: r for r in five["recall"]}
+    assert set(recall) == {"baseline", "review", "hardened"}
+    assert all(r["neighbours"] > 0 and 0 <= r["found"] <= r["neighbours"] for r in recall.values())
+    judged = {(v["claim"], v["variant"]): v for v in json.loads((run_dir / "results.json").read_text())["verdicts"]}
+    assert judged[("vector_at_scale", "hardened")]["figure"]["projected"]
+    assert judged[("tenant_at_scale", "hardened")]["figure"]["at_projects"] == 1_000_000
+    sizing_rows = section["analysis"]["sizing"]["rows"]
+    assert {r["variant"] for r in sizing_rows} == {"baseline", "review", "hardened"}
+    assert all(r["disk_bytes"]["estimate"] > five["database_bytes"] / 3 for r in sizing_rows)
+    asked = run_bench("sizing", str(run_dir), "--documents", "20M", "--users", "500",
+                      "--markdown", str(tmp_path / "sizing.md"))
+    assert asked.returncode == 0, asked.stderr
+    assert "20,000,000 documents, 500 users" in asked.stdout
+    assert "| hardened |" in (tmp_path / "sizing.md").read_text()
     series = section["analysis"]["series"]
     assert any(s["kind"] == "latency" and s.get("projection") for s in series)
     assert (run_dir / "charts" / "capacity_latency.png").exists()

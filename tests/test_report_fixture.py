@@ -128,10 +128,14 @@ def test_summary_shows_the_vector_and_load_verdicts(rendered):
             row = f"| {md_escape(v['variant'])} | "
             assert f"{md_escape(v['verdict'])} | {md_escape(txt.figure_text(v))} |" in summary, (claim, v["variant"])
             assert row in summary
-    # bench all measures every claim but two: linear_scaling (bench run throughput only) and 10K users
-    # (a load with a realistic think time, which bench all's step load does not use)
+    # bench all measures every claim but four: linear_scaling (bench run throughput only), 10K users
+    # (a load with a realistic think time, which bench all's step load does not use), and the two
+    # scale targets, 10M documents and 1M projects per organization (bench capacity)
     verdict_table = summary.split("**Every scenario counts**")[0]
     unmeasured = [line for line in verdict_table.splitlines() if "not measured" in line]
-    assert len(unmeasured) == 2, unmeasured
+    assert len(unmeasured) == 4, unmeasured
     assert any("Linear performance with user growth" in line for line in unmeasured)
     assert any("10K+ simultaneous users" in line for line in unmeasured)
+    assert any("1M+ projects per organization" in line for line in unmeasured)
+    html = paths["report.html"].read_text()
+    assert "not run in this run (bench capacity)" in html and "bench run capacity" not in html

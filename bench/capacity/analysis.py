@@ -8,13 +8,17 @@ from __future__ import annotations
 
 import numpy as np
 
-from bench.capacity import fits
+from bench.capacity import fits, sizing
 from bench.capacity import sizes as size_specs
 from bench.capacity.measure import largest_tenant
+from bench.judge import verdicts
 
-GOALS = {"latency": 0.25, "bytes": 0.10, "seconds": None}  # median |error| at the held-out size (issue 16)
+# Median |error| at the held-out size (issue 16's goals; None: reported, no goal).
+GOALS = {"latency": 0.25, "bytes": 0.10, "seconds": None, "tenant_latency": None, "recall_miss": None}
 CURVE_POINTS = 24
 LATENCY_LIMIT_MS = 100.0  # the review's "<100 ms average query time"
+TENANT_AXIS = "tenant_projects"  # x of the largest tenant's series: its projects
+AXIS_NAMES = {"documents": "documents", TENANT_AXIS: "projects of the largest tenant"}
 
 
 def analyse(section: dict) -> dict:
@@ -34,6 +38,11 @@ def analyse(section: dict) -> dict:
     target_rows = _target_rows(target, section)
     series = list(_series(complete))
     out["series"] = [_analyse_series(s, complete, target_rows) for s in series]
+    out["vector_scenarios"] = sorted({c["scenario"] for s in complete for c in s.get("latency", [])
+                                      if c.get("kind") == "vector"})
+    out["recall_measured"] = {f"{r['scenario']}/{r['variant']}": {**r, "size": s["label"]}
+                              for s in complete for r in s.get("recall") or [] if r.get("neighbours")}
+    out["variants"] = list(dict.fromkeys(c["variant"] for s in complete for c in s.get("latency", [])))
     out["validation"] = _validation_summary(out["series"], complete)
     out["largest_tenant"] = {s["label"]: s.get("largest_tenant") for s in complete}
     out["target"]["largest_tenant"] = largest_tenant(seed_of(section), target.counts)
@@ -45,14 +54,32 @@ def seed_of(section: dict) -> int:
 
 
 def _target_rows(target, section: dict) -> dict[str, int]:
-    """Rows per table at the target, derived tables from the seed's plan."""
-    from seed.plan import Plan
-
-    plan = Plan(seed_of(section), target.counts)
-    rows = dict(target.counts)
-    for table in ("project_members", "dashboard_data_sources"):
-        rows[table] = plan.total(table)
+    """Rows per table at the target (derived tables from the seed's plan), and the tenant
+    size the review's "1M+ projects per organization" names."""
+    rows = sizing.target_rows(target.documents, seed_of(section))
+    rows[TENANT_AXIS] = verdicts.targets()["tenant_at_scale"]["projects"]
     return rows
+
+
+def full_sizing(section: dict, throughput: dict | None = None, throughput_documents: int | None = None) -> dict:
+    """The sizing table at the sweep's target for the review's 10K users, build hours for a
+    box of sizing.BUILD_CORES (bench sizing asks for any other target)."""
+    analysis = section["analysis"]
+    target = sizing.Target(analysis["target"]["documents"], verdicts.targets()["simultaneous_users"]["users"],
+                           sizing.BUILD_CORES)
+    workers = parallel_workers(section)
+    try:
+        return sizing.sizing(analysis, target, _target_rows(size_specs.target(), section), throughput,
+                             throughput_documents, workers)
+    except sizing.SizingError as exc:
+        return {"why_not": str(exc)}
+
+
+def parallel_workers(section: dict) -> int | None:
+    """max_parallel_maintenance_workers of the largest size measured (the builds' speed-up)."""
+    settings = [(s.get("settings") or {}).get("max_parallel_maintenance_workers") for s in section.get("sizes", [])]
+    found = [int(v) for v in settings if v is not None and str(v).isdigit()]
+    return found[-1] if found else None
 
 
 def _series(sizes: list[dict]):
@@ -62,14 +89,11 @@ def _series(sizes: list[dict]):
         for c in s.get("latency", []):
             if not c.get("applicable"):
                 continue
-            why = None
-            if c.get("errors") and not c.get("expected_failure"):
-                why = f"{c['errors']} requests failed"
-            elif not c.get("median_ms"):
-                why = "no successful request"
-            latency.setdefault((c["scenario"], c["variant"]), {})[s["label"]] = ("documents", c.get("median_ms"), why)
+            latency.setdefault((c["scenario"], c["variant"]), {})[s["label"]] = _latency_point(c, "documents")
     for (scenario, variant), points in latency.items():
         yield {"kind": "latency", "scenario": scenario, "variant": variant, "unit": "ms", "points": points}
+    yield from _tenant_series(sizes)
+    yield from _recall_series(sizes)
     tables: dict[tuple, dict] = {}
     for s in sizes:
         for t in s.get("storage", []):
@@ -109,6 +133,44 @@ def _series(sizes: list[dict]):
                "unit": "s", "points": points}
 
 
+def _latency_point(cell: dict, x_table: str, x: int | None = None) -> tuple:
+    why = None
+    if cell.get("expected_failure"):
+        why = "fails on this variant (a declared finding)"
+    elif cell.get("errors"):
+        why = f"{cell['errors']} requests failed"
+    elif not cell.get("median_ms"):
+        why = "no successful request"
+    return (x_table, cell.get("median_ms"), why, x)
+
+
+def _tenant_series(sizes: list[dict]):
+    """Each project scenario's latency for the largest tenant, against that tenant's projects."""
+    points: dict[tuple, dict] = {}
+    for s in sizes:
+        tenant = s.get("tenant") or {}
+        for c in tenant.get("cells", []):
+            if c.get("applicable"):
+                points.setdefault((c["scenario"], c["variant"]), {})[s["label"]] = _latency_point(
+                    c, TENANT_AXIS, tenant["projects"])
+    for (scenario, variant), p in points.items():
+        yield {"kind": "tenant_latency", "scenario": scenario, "variant": variant, "unit": "ms", "points": p}
+
+
+def _recall_series(sizes: list[dict]):
+    """The vector scenario's miss rate (1 - recall@10) at its own settings, against documents:
+    a cost that grows, so the same growth models fit it. (misses + 0.5) / (neighbours + 1)
+    keeps a size with no miss positive (a continuity correction)."""
+    points: dict[tuple, dict] = {}
+    for s in sizes:
+        for r in s.get("recall") or []:
+            if r.get("neighbours"):
+                miss = (r["neighbours"] - r["found"] + 0.5) / (r["neighbours"] + 1)
+                points.setdefault((r["scenario"], r["variant"]), {})[s["label"]] = ("documents", miss, None)
+    for (scenario, variant), p in points.items():
+        yield {"kind": "recall_miss", "scenario": scenario, "variant": variant, "unit": "share", "points": p}
+
+
 def _x(size: dict, point: tuple) -> float:
     table = point[0]
     if table == "documents":
@@ -130,7 +192,7 @@ def _analyse_series(series: dict, sizes: list[dict], target_rows: dict[str, int]
     y = np.array([m["value"] for m in out["measured"]], dtype=float)
     axis = used[0][1][0]
     target_x = float(target_rows.get(axis, target_rows["documents"]))
-    out["axis"] = "rows of " + axis if axis != "documents" else "documents"
+    out["axis"], out["x_table"] = AXIS_NAMES.get(axis, "rows of " + axis), axis
     out["validation"] = _held_out(x, y, [m["size"] for m in out["measured"]])
     try:
         fitted = fits.fit(x, y)
@@ -141,7 +203,7 @@ def _analyse_series(series: dict, sizes: list[dict], target_rows: dict[str, int]
     estimate, low, high = fits.prediction_interval(fitted, x, y, [target_x])[0]
     out["projection"] = {"x": target_x, "estimate": float(estimate), "low": float(low), "high": float(high),
                          "fitted_on": [m["size"] for m in out["measured"]]}
-    if series["kind"] == "latency":
+    if series["kind"] in ("latency", "tenant_latency"):
         grid = np.geomspace(x.min(), target_x, CURVE_POINTS)
         band = fits.prediction_interval(fitted, x, y, grid)
         out["curve"] = {"x": grid.tolist(), "estimate": band[:, 0].tolist(), "low": band[:, 1].tolist(),

@@ -1,12 +1,17 @@
 """What one size of a capacity sweep records: seeding time and index builds, bytes per
-table and per index, each scenario's latency (the latency runner, fewer rounds), and the
-largest tenant's size. Reads a seeded database; seeds nothing."""
+table and per index, each scenario's latency (the latency runner, fewer rounds), the
+largest tenant's size and its project scenarios' latency, and the vector scenario's
+recall@10 at its own settings. Reads a seeded database; seeds nothing."""
 
 from __future__ import annotations
+
+import re
 
 import numpy as np
 import psycopg
 
+from bench.core import identity
+from bench.core.errors import BenchError
 from bench.core.schema import Variant
 from bench.latency import section as latency
 from bench.latency.runner import LatencyConfig
@@ -21,9 +26,86 @@ def latency_cells(dsn: str, conn: psycopg.Connection, variants: list[Variant], s
     round medians, as the latency verdicts read it), its rounds, and the tails."""
     from scenarios.population import load as load_population
 
+    return latency_cells_for(dsn, variants, scenarios, load_population(conn, variants[0].name), config, tick)
+
+
+def tenant_scenarios(scenarios: list) -> list:
+    """The scenarios about projects (their SQL reads or writes `projects`): what "1M+
+    projects per organization" would slow down."""
+    return [s for s in scenarios if any(re.search(r"\bprojects\b", q.sql) for q in s.queries.values())]
+
+
+def largest_organization(conn: psycopg.Connection, variant: str) -> tuple[object, int]:
+    """The organization with the most projects in the database, and their count."""
+    row = conn.execute(f'SELECT organization_id, count(*) FROM "{variant}".projects GROUP BY 1 '
+                       "ORDER BY 2 DESC, 1 LIMIT 1").fetchone()
+    if row is None:
+        raise BenchError("capacity: the seeded data has no project")
+    return row[0], int(row[1])
+
+
+def tenant_latency(dsn: str, conn: psycopg.Connection, variants: list[Variant], scenarios: list,
+                   config: LatencyConfig, tick=None) -> dict:
+    """The project scenarios' latency with every request made by (and about) the largest
+    tenant, so a fit can follow latency against the tenant's size. A scenario with nothing
+    to draw from that tenant is left out, with why."""
+    from scenarios.population import load as load_population
+
+    org, projects = largest_organization(conn, variants[0].name)
+    population = load_population(conn, variants[0].name).of_organization(org)
+    chosen, skipped = [], {}
+    for scenario in tenant_scenarios(scenarios):
+        try:
+            scenario.params(population, np.random.default_rng(0))
+            chosen.append(scenario)
+        except BenchError as exc:
+            skipped[scenario.name] = str(exc)
+    cells = latency_cells_for(dsn, variants, chosen, population, config, tick) if chosen else []
+    return {"organization": str(org), "projects": projects, "cells": cells, "skipped": skipped}
+
+
+def latency_cells_for(dsn: str, variants: list[Variant], scenarios: list, population, config: LatencyConfig,
+                      tick=None) -> list[dict]:
+    return [_cell(r) for r in latency.run(dsn, variants, scenarios, population, config, tick)["results"]]
+
+
+def vector_recall(conn: psycopg.Connection, variants: list[Variant], scenarios: list, queries: int,
+                  seed: int) -> list[dict]:
+    """recall@10 of each vector scenario on each variant at the scenario's own settings (the
+    app's index and search setting, as the latency is measured), against exact search of the
+    same query (index scans off) as the same user: `queries` draws from the seeded query
+    vectors, the same draws on every variant."""
+    from scenarios.population import load as load_population
+
     population = load_population(conn, variants[0].name)
-    section = latency.run(dsn, variants, scenarios, population, config, tick)
-    return [_cell(r) for r in section["results"]]
+    out = []
+    for scenario in (s for s in scenarios if s.kind == "vector"):
+        for variant in variants:
+            query = scenario.query_for(variant)
+            if query is None or variant.name in scenario.expected_failures:
+                continue
+            rng = np.random.default_rng([seed, 77])
+            found = truth = 0
+            for _ in range(queries):
+                params = scenario.params(population, rng)
+                ann, exact = _search_twice(conn, variant, query, params)
+                found, truth = found + len(set(ann) & set(exact)), truth + len(exact)
+            out.append({"scenario": scenario.name, "variant": variant.name, "queries": queries, "neighbours": truth,
+                        "found": found, "recall": found / truth if truth else None,
+                        "settings": dict(query.settings)})
+    return out
+
+
+def _search_twice(conn: psycopg.Connection, variant: Variant, query, params: dict) -> tuple[list, list]:
+    """The query's ids through its index, then exact (no index scan), in one transaction."""
+    setup = identity.request_setup(variant, params.get("user_id"), settings=query.settings)
+    with conn.transaction():
+        conn.execute(setup.psycopg_sql, setup.values)
+        ann = [r[0] for r in conn.execute(query.psycopg_sql(), params).fetchall()]
+        conn.execute("SET LOCAL enable_indexscan = off")
+        conn.execute("SET LOCAL enable_bitmapscan = off")
+        exact = [r[0] for r in conn.execute(query.psycopg_sql(), params).fetchall()]
+    return ann, exact
 
 
 def _cell(record: dict) -> dict:

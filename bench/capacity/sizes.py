@@ -53,6 +53,18 @@ def parse(text: str) -> list[Size]:
     return sorted(sizes, key=lambda s: s.documents)
 
 
+def count_of(text: str, option: str) -> int:
+    """"25M", "3.5M", "30K", "1200000" or a scale's name -> documents; else a UsageError."""
+    known = dict(named_scales())
+    if text in known:
+        return known[text][DRIVER]
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)([kKmM]?)", text.strip())
+    if not match or float(match.group(1)) <= 0:
+        raise UsageError(f"{option} {text!r}: give a positive number of documents (e.g. 25M, 3.5M) or a scale "
+                         f"({', '.join(known)})")
+    return round(float(match.group(1)) * SUFFIX[match.group(2).lower()])
+
+
 def size_of(item: str) -> Size:
     known = dict(named_scales())
     if item in known:

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import psycopg
 
-from bench.capacity import analysis, measure
+from bench.capacity import analysis, measure, targets
 from bench.capacity.sizes import Size
 from bench.core import schema as schemas
 from bench.core.errors import BenchError
@@ -42,6 +42,7 @@ class SweepOptions:
     workers: int
     seed: int = 1
     dim: int = schemas.DEFAULT_DIM
+    recall_queries: int = 20  # per variant and size: exact search of each is a scan of every document
 
 
 def latest_run(base: Path) -> Path:
@@ -101,16 +102,23 @@ def _measure_saving(session: Session, options: SweepOptions, size: Size, variant
 
 def _save(directory: Path, section: dict, records: list[dict], final: bool = False) -> dict:
     section = {**section, "sizes": sorted(records, key=lambda r: r["counts"]["documents"])}
+    judged = []
     if final:
         section["analysis"] = analysis.analyse(section)
-    results.add_section(directory, SECTION, section, [])
+        judged = targets.scale_verdicts(section["analysis"], section["analysis"].get("variants") or [])
+        if section["analysis"].get("series"):
+            run = results.load(directory)
+            section["analysis"]["sizing"] = analysis.full_sizing(
+                section, run.get("throughput"), ((run.get("dataset") or {}).get("counts") or {}).get("documents"))
+    results.add_section(directory, SECTION, section, judged)
     return section
 
 
 def _config(options: SweepOptions) -> dict:
     return {"sizes": [s.label for s in options.sizes], "latency": asdict(options.latency),
             "scenarios": [s.name for s in options.scenarios], "workers": options.workers, "seed": options.seed,
-            "dim": options.dim, "latency_statistic": "mean of the round medians (ms)"}
+            "dim": options.dim, "latency_statistic": "mean of the round medians (ms)",
+            "recall_queries": options.recall_queries}
 
 
 def check_disk_for_largest(conn: psycopg.Connection, options: SweepOptions, variants: list, data_path: Path | None):
@@ -158,6 +166,16 @@ def measure_size(session: Session, options: SweepOptions, size: Size, variants: 
         with session.progress(f"latency {size.label}", total, unit="batches") as tick:
             record["latency"] = measure.latency_cells(dsn, conn, variants, options.scenarios, options.latency, tick)
         record["load_average"] = {"before_latency": before, "after_latency": _load_average()}  # a busy machine
+        chosen = measure.tenant_scenarios(options.scenarios)
+        if chosen:
+            session.note(f"capacity: {size.label}: the largest tenant's project scenarios")
+            total = options.latency.rounds * sum(1 for s in chosen for v in variants if s.query_for(v))
+            with session.progress(f"tenant {size.label}", total, unit="batches") as tick:
+                record["tenant"] = measure.tenant_latency(dsn, conn, variants, chosen, options.latency, tick)
+        if options.recall_queries and any(s.kind == "vector" for s in options.scenarios):
+            session.note(f"capacity: {size.label}: recall@10 ({options.recall_queries} queries per variant)")
+            record["recall"] = measure.vector_recall(conn, variants, options.scenarios, options.recall_queries,
+                                                     options.seed)
     record.update(status=COMPLETE, wall_seconds=round(time.perf_counter() - began, 1))
     session.note(f"capacity: {size.label} done in {record['wall_seconds']:.0f} s")
     return record

@@ -16,7 +16,7 @@ import click
 from bench.cli.all import run_all
 from bench.cli.baseline import baseline_group
 from bench.cli.calibrate import calibrate_cmd
-from bench.cli.capacity import capacity_cmd
+from bench.cli.capacity import capacity_cmd, sizing_cmd
 from bench.cli.db import db_group
 from bench.cli.report import compare_cmd, export_cmd, report_cmd
 from bench.cli.run import run_group
@@ -41,7 +41,7 @@ def cli(ctx: click.Context, dsn: str | None, data_dir: str | None, port: str | N
 
 
 for _command in (db_group, schema_group, seed_cmd, run_group, run_all, report_cmd, compare_cmd, baseline_group,
-                 export_cmd, calibrate_cmd, capacity_cmd):
+                 export_cmd, calibrate_cmd, capacity_cmd, sizing_cmd):
     cli.add_command(_command)
 
 

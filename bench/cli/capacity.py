@@ -14,7 +14,7 @@ import click
 from rich.table import Table
 
 from bench.core.options import out_options, with_options
-from bench.judge.text import human_bytes
+from bench.judge.text import figure_text, human_bytes
 from bench.session import Session
 
 
@@ -41,7 +41,8 @@ def _capacity(session: Session, **values) -> None:
     latency = LatencyConfig(rounds=values["rounds"], runs=min(values["runs"], values["rounds"]),
                             requests=values["requests"], concurrency=values["users"], warmup=values["warmup"])
     options = sweep.SweepOptions(values["sizes"], latency, select_scenarios(list(values["scenario_names"])),
-                                 workers=values["workers"], seed=values["seed_value"])
+                                 workers=values["workers"], seed=values["seed_value"],
+                                 recall_queries=values["recall_queries"])
     run_dir = values["run_dir"]
     if values["resume"] and not run_dir:
         run_dir = str(sweep.latest_run(Path(values["out_dir"]) if values["out_dir"] else reports_dir()))
@@ -73,6 +74,9 @@ capacity_cmd = click.command("capacity")(click.pass_obj(with_options(_capacity, 
     click.option("--scenario", "scenario_names", multiple=True, metavar="NAME", help="Only these scenarios."),
     click.option("--workers", type=click.IntRange(min=1), default=min(2, os.cpu_count() or 1), show_default=True,
                  help="Seeder processes."),
+    click.option("--recall-queries", type=click.IntRange(0, 10**4), default=20, show_default=True,
+                 help="Queries per variant and size behind the vector scenario's recall@10 (each is also searched "
+                      "exactly, a scan of every document; 0: no recall)."),
     click.option("--seed", "seed_value", type=int, default=1, show_default=True, help="Random seed of the dataset."),
     click.option("--resume", is_flag=True, help="Continue the latest capacity run under --out (or the reports dir): "
                                                 "complete sizes are kept, an interrupted one is measured again."),
@@ -97,6 +101,13 @@ def show(session: Session, directory: Path) -> None:
             session.out.print(f"{kind}: median |error| at {analysis['validation']['held_out']} "
                               f"{k['median_abs_error']:.1%} over {k['series']} series{goal}; 95% intervals covered "
                               f"{k['interval_coverage']:.0%}")
+    data = results.load(directory)
+    for v in data.get("verdicts") or []:
+        if v["claim"] in ("vector_at_scale", "tenant_at_scale"):
+            session.out.print(f"{v['claim_text']} ({v['variant']}): {v['verdict'].upper()}: {figure_text(v)}; "
+                              f"{v['note']}", soft_wrap=True)
+    if (analysis.get("sizing") or {}).get("rows"):
+        _print_sizing(analysis["sizing"], session.out)
 
 
 def sizes_table(section: dict) -> Table:
@@ -132,3 +143,82 @@ def validation_table(analysis: dict) -> Table:
                      else f"not projected: {s.get('why_not', '')}"[:60])
         table.add_row(s["scenario"], s["variant"], *cells, projected)
     return table
+
+
+def _documents(_ctx, _param, value: str | None) -> int | None:
+    from bench.capacity import sizes
+
+    return None if value is None else sizes.count_of(value, "--documents")
+
+
+@click.command("sizing")
+@click.argument("run_dir", metavar="[RUN_DIR]", required=False, type=click.Path(exists=True, file_okay=False))
+@click.option("--documents", callback=_documents, metavar="N",
+              help="Documents to size for (10M, 25M, 3.5M; default: the sweep's target, full).")
+@click.option("--users", type=click.IntRange(min=1), default=None,
+              help="Simultaneous users to size the cores for (default: the review's 10K).")
+@click.option("--cores", type=click.IntRange(min=1), default=None,
+              help="Cores of the box the build hours are for (default: 16).")
+@click.option("--throughput", "throughput_dir", type=click.Path(exists=True, file_okay=False), metavar="DIR",
+              help="A run with a throughput section (bench run throughput) for the cores (default: RUN_DIR's own).")
+@click.option("--markdown", "markdown_path", type=click.Path(dir_okay=False), metavar="PATH",
+              help="Also write the table as Markdown to PATH.")
+@click.option("--out", "out_dir", metavar="DIR", help="Where to look for the latest capacity run (default: reports/).")
+def sizing_cmd(run_dir: str | None, documents: int | None, users: int | None, cores: int | None,
+               throughput_dir: str | None, markdown_path: str | None, out_dir: str | None) -> None:
+    """Disk, memory, build time and cores for a target, from a capacity run's fits (no server).
+
+    RUN_DIR is a `bench capacity` run (default: the latest under reports/). Every figure is a
+    projection with its 95% interval and the assumptions printed under it."""
+    from bench.capacity import analysis, sizing, sweep
+    from bench.core.config import reports_dir
+    from bench.core.errors import UsageError
+    from bench.judge import results, verdicts
+
+    directory = Path(run_dir) if run_dir else sweep.latest_run(Path(out_dir) if out_dir else reports_dir())
+    data = results.load(directory)
+    section = data.get("capacity")
+    if not section or not (section.get("analysis") or {}).get("series"):
+        raise UsageError(f"{directory}: no capacity fits (run bench capacity with at least 3 sizes)")
+    source = results.load(Path(throughput_dir)) if throughput_dir else data
+    seed = analysis.seed_of(section)
+    target = sizing.Target(documents or section["analysis"]["target"]["documents"],
+                           users or verdicts.targets()["simultaneous_users"]["users"], cores or sizing.BUILD_CORES)
+    rows = sizing.target_rows(target.documents, seed)
+    try:
+        table = sizing.sizing(section["analysis"], target, rows, source.get("throughput"),
+                              ((source.get("dataset") or {}).get("counts") or {}).get("documents"),
+                              analysis.parallel_workers(section))
+    except sizing.SizingError as exc:
+        raise UsageError(f"{directory}: {exc}") from None
+    _print_sizing(table, click.get_current_context().obj.out)
+    if markdown_path:
+        _write_markdown(Path(markdown_path), table)
+
+
+def _print_sizing(table: dict, console) -> None:
+    from bench.report.charts_capacity import sizing_rows
+
+    rows = sizing_rows(table)
+    target = table["target"]
+    out = Table(title=f"Sizing: {target['documents']:,} documents, {target['users']:,} users (projections, fitted on "
+                      f"{', '.join(table['fitted_on'] or [])})")
+    for column in rows[0]:
+        out.add_column(column)
+    for row in rows:
+        out.add_row(*row.values())
+    console.print(out)
+    for line in table["assumptions"]:
+        console.print(f"- {line}", soft_wrap=True)
+
+
+def _write_markdown(path: Path, table: dict) -> None:
+    from bench.report.charts_capacity import sizing_note, sizing_rows
+    from bench.report.md import escape, table as md_table
+
+    target = table["target"]
+    lines = [f"**Sizing: {target['documents']:,} documents, {target['users']:,} users** (projections)", "",
+             *md_table(sizing_rows(table)), "", escape(sizing_note(table)), ""]
+    temp = path.with_name(f".{path.name}.tmp")
+    temp.write_text("\n".join(lines), encoding="utf-8")
+    temp.replace(path)

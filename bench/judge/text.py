@@ -86,6 +86,8 @@ def figure_text(verdict: dict, short: bool = False) -> str:
         held = ("≥ " if fig.get("capacity_at_least") else "") + f"{fig['capacity_users']:,}"
         breach = "" if fig.get("first_breach") is None else f", breach at {fig['first_breach']:,}"
         return f"{held} users held{breach} (target {fig['target_users']:,})"
+    if claim in ("vector_at_scale", "tenant_at_scale") and fig.get("projected"):
+        return projection_text(claim, fig)
     if claim == "query_speedup" and "speed_ratio" in fig and not short:  # both readings of "X% faster"
         return f"{_interval_text(fig, '%')} less time = {speed_text(fig['speed_ratio'])} as fast"
     if claim == "vector_speedup" and {"same_index_as", "cannot_reach_recall", "bound"} & fig.keys():
@@ -93,6 +95,19 @@ def figure_text(verdict: dict, short: bool = False) -> str:
     if "estimate" in fig and isinstance(fig["estimate"], (int, float)):
         return _interval_text(fig, FIGURE_UNITS.get(claim, "%"))
     return ", ".join(f"{k} {v}" for k, v in fig.items() if not isinstance(v, (dict, list)))
+
+
+def projection_text(claim: str, fig: dict) -> str:
+    """A scale target's projected figure, labelled as a projection."""
+    p50 = f"{fig['estimate']:.1f} ms [{fig['low']:.1f}, {fig['high']:.1f}]"
+    if claim == "tenant_at_scale":
+        return (f"projected p50 of {fig['scenario']} (the slowest) {p50} at {fig['at_projects']:,} projects in one "
+                "organization")
+    text = f"projected p50 {p50} at {fig['at_documents']:,} documents"
+    if "recall" in fig:
+        at = f" at {fig['recall_at']}" if fig.get("recall_at") else " projected"
+        text += f", recall@10 {fig['recall']:.2f} [{fig['recall_low']:.2f}, {fig['recall_high']:.2f}]{at}"
+    return text
 
 
 def concurrency_text(fig: dict) -> str:

@@ -110,7 +110,9 @@ def median_interval(c: dict) -> stats.Interval | None:
 
 CLAIM_SECTION = {"avg_latency": "latency", "query_speedup": "latency", "storage": "storage",
                  "security": "security", "vector_speedup": "vector", "concurrency": "load", "simultaneous_users": "load",
-                 "linear_scaling": "throughput"}
+                 "linear_scaling": "throughput", "vector_at_scale": "capacity", "tenant_at_scale": "capacity"}
+# The command that measures a section, where it is not `bench run SECTION`.
+SECTION_COMMAND = {"capacity": "bench capacity"}
 SECTION_TITLES = {"latency": "latency", "security": "security", "vector": "vector search", "load": "load"}
 
 
@@ -207,7 +209,8 @@ def verdict_rows(data: dict) -> list[dict]:
             cut = section in stopped
             mine = [{"claim": claim_id, "claim_text": claim["claim"], "metric": claim.get("metric", ""),
                      "variant": "–", "verdict": verdicts.NOT_MEASURED, "figure": {},
-                     "note": "interrupted before it was judged" if cut else f"not run in this run (bench run {section})"}]
+                     "note": "interrupted before it was judged" if cut
+                     else f"not run in this run ({SECTION_COMMAND.get(section, f'bench run {section}')})"}]
         rows += [{**v, "claim_text": v.get("claim_text") or claim["claim"]} for v in mine]
     known = {c for c, _ in claims()}
     rows += [v for v in given if v["claim"] not in known]  # claims added later to results

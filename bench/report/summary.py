@@ -153,6 +153,7 @@ def capacity_lines(data: dict) -> list[str]:
         return []
     lines = ["", "**Capacity sweep** (`bench capacity`): " + "; ".join(
         f"{r['size']} {r['wall s']} s" for r in charts_capacity.size_rows(section)) + " (wall time per size)"]
-    for title, rows, note in charts_capacity.tables(section)[1:3]:
+    tables = charts_capacity.tables(section)
+    for title, rows, note in tables[1:3] + [t for t in tables if t[0].startswith("Sizing")]:
         lines += ["", f"**{md_escape(title)}**", "", *([md_escape(note), ""] if note else []), *md_table(rows)]
     return lines
