@@ -117,6 +117,7 @@ def test_a_sweep_measures_each_size_keeps_them_and_redoes_an_interrupted_one(run
     series = section["analysis"]["series"]
     assert any(s["kind"] == "latency" and s.get("projection") for s in series)
     assert (run_dir / "charts" / "capacity_latency.png").exists()
+    assert (run_dir / "charts" / "capacity_tenant.png").exists()
     assert "Capacity: growth with rows" in (run_dir / "report.html").read_text()
     assert "Capacity sweep" in (run_dir / "summary.md").read_text()
 

@@ -1,5 +1,6 @@
-"""The capacity sweep's chart (`bench capacity`): each scenario's latency against rows,
-log-log, with the fitted growth, its 95% prediction band to `full`, and the 100 ms line.
+"""The capacity sweep's charts (`bench capacity`): each scenario's latency against rows, and
+the largest tenant's project scenarios against its projects, log-log, with the fitted
+growth, its 95% prediction band to the target, and the 100 ms line; and its tables.
 Draws from results.json's `capacity` section only (the fits are computed by the sweep)."""
 
 from __future__ import annotations
@@ -17,17 +18,17 @@ COLUMNS = 4
 LIMIT_MS = 100.0
 
 
-def latency_series(data: dict) -> list[dict]:
+def latency_series(data: dict, kind: str = "latency") -> list[dict]:
     analysis = (data.get("capacity") or {}).get("analysis") or {}
-    return [s for s in analysis.get("series") or [] if s.get("kind") == "latency"]
+    return [s for s in analysis.get("series") or [] if s.get("kind") == kind]
 
 
-def _scenarios(data: dict) -> list[str]:
-    return list(dict.fromkeys(s["scenario"] for s in latency_series(data)))
+def _scenarios(data: dict, kind: str = "latency") -> list[str]:
+    return list(dict.fromkeys(s["scenario"] for s in latency_series(data, kind)))
 
 
-def _rows(data: dict) -> int:
-    return max(1, math.ceil(len(_scenarios(data)) / COLUMNS))
+def _rows(data: dict, kind: str = "latency") -> int:
+    return max(1, math.ceil(len(_scenarios(data, kind)) / COLUMNS))
 
 
 @chart("capacity_latency", "Latency against rows, projected to full",
@@ -38,12 +39,29 @@ def _rows(data: dict) -> int:
        order=85, needs="capacity", height=lambda data: 1.3 + 2.3 * _rows(data),
        applies=lambda data: bool(latency_series(data)))
 def capacity_latency(fig, data):
-    series = latency_series(data)
-    scenarios = _scenarios(data)
+    analysis = data["capacity"]["analysis"]
+    _grid(fig, data, "latency", "documents (log scale)", f"Latency vs rows, to {analysis['target']['label']}")
+
+
+@chart("capacity_tenant", "The largest tenant's project scenarios against its projects, projected to 1M",
+       "Each project scenario's median latency with every request made by the organization with the most "
+       "projects at that size (dots), the growth fitted against that tenant's projects (line; dashed beyond the "
+       "largest tenant measured), its 95% prediction band, and the 100 ms line. The review's target is 1M "
+       "projects per organization; a projection decides only within 10x of the largest tenant measured.",
+       order=86, needs="capacity", height=lambda data: 1.3 + 2.3 * _rows(data, "tenant_latency"),
+       applies=lambda data: bool(latency_series(data, "tenant_latency")))
+def capacity_tenant(fig, data):
+    _grid(fig, data, "tenant_latency", "projects of the largest tenant (log scale)",
+          "Largest tenant: latency vs its projects")
+
+
+def _grid(fig, data: dict, kind: str, xlabel: str, title: str) -> None:
+    series = latency_series(data, kind)
+    scenarios = _scenarios(data, kind)
     order = d.variant_order(data)
     variants = [v for v in order if any(s["variant"] == v for s in series)]
     variants += [v for v in dict.fromkeys(s["variant"] for s in series) if v not in variants]
-    axes = fig.subplots(_rows(data), COLUMNS, squeeze=False)
+    axes = fig.subplots(_rows(data, kind), COLUMNS, squeeze=False)
     for index, ax in enumerate(axes.flat):
         if index >= len(scenarios):
             ax.set_axis_off()
@@ -57,9 +75,8 @@ def capacity_latency(fig, data):
                 Patch(facecolor="#57606a", alpha=0.15, label="95% band"),
                 Line2D([], [], color="#cf222e", linestyle=":", label=f"{LIMIT_MS:g} ms")]
     style.legend(fig, handles)
-    analysis = data["capacity"]["analysis"]
-    fig.supxlabel("documents (log scale)", fontsize=9)
-    style.title(fig, f"Latency vs rows, to {analysis['target']['label']}")
+    fig.supxlabel(xlabel, fontsize=9)
+    style.title(fig, title)
 
 
 def _draw_series(ax, s: dict, colour: str) -> None:
