@@ -21,7 +21,7 @@ import click
 from rich.console import Console
 
 from bench.core import config
-from bench.core.errors import BenchError, ConnectionLost
+from bench.core.errors import BenchError, ConnectionLost, UsageError
 from bench.core.progress import progress
 
 if TYPE_CHECKING:  # psycopg and the rest load when a command connects: `bench --help` stays fast
@@ -144,11 +144,24 @@ class Run:
     directory: Path
     section_name: str
 
+    # The section of other variants an earlier `--only` run left in this run directory, and
+    # the benchmark's merge of it with this run's (docs/decisions.md, "--only runs merge").
+    kept: dict | None = None
+    merge: Callable[[dict, dict], dict] | None = None
+
     def save(self, section: dict) -> Path:
-        """Save a section now (partial results while it runs; the final one at the end)."""
+        """Save a section now (partial results while it runs; the final one at the end),
+        merged with the kept variants' section when there is one."""
         from bench.judge import results
 
+        section = self.merged(section)
         return results.add_section(self.directory, self.section_name, section, section.get("verdicts", []))
+
+    def merged(self, section: dict) -> dict:
+        """The section merged with the kept one, once (a merged section carries MERGED)."""
+        if self.kept is None or self.merge is None or MERGED in section:
+            return section
+        return self.merge(self.kept, section)
 
     @property
     def file(self) -> Path:
@@ -180,6 +193,47 @@ class Benchmark(Protocol):
     def problems(self, section: dict, file: Path) -> list[str]:
         """Faults of the run worth exit 1, one line each (without 'bench: error: ')."""
 
+    # Optional: `merge_kept(kept, new) -> section`, the section of variants measured by an
+    # earlier `--only` run of the same dataset combined with this run's, verdicts recomputed.
+    # A benchmark without it refuses to replace other variants' figures (kept_section).
+
+
+MERGED = "merged_from_earlier_run"  # {variants, config}: what a merged section took from the kept one
+
+
+def section_variants(section: dict) -> set[str]:
+    """The variants a section holds figures for (any top-level list of records naming one)."""
+    return {item["variant"] for value in section.values() if isinstance(value, list)
+            for item in value if isinstance(item, dict) and isinstance(item.get("variant"), str)}
+
+
+def kept_section(benchmark: Benchmark, directory: Path, conn, dsn: str, chosen: list[Variant]) -> dict | None:
+    """The section of other variants already in `directory` that this run's section must be
+    merged with, or None. Refused in one line, before measuring: a dataset other than the
+    one seeded now, or a benchmark whose sections cannot merge (its figures would be lost)."""
+    from bench.judge import results
+
+    data = results.load(directory)
+    kept = data.get(benchmark.name)
+    others = section_variants(kept or {}) - {v.name for v in chosen}
+    if not others:
+        return None
+    if not hasattr(benchmark, "merge_kept"):
+        raise UsageError(f"{directory}: its {benchmark.name} section holds {', '.join(sorted(others))}, which this run "
+                         f"would replace; {benchmark.name} sections do not merge across --only runs (use another "
+                         "run directory)")
+    now = results.header(conn, dsn, chosen, {})["dataset"] or {}
+    if _without_anchor(data.get("dataset")) != _without_anchor(now):
+        raise UsageError(f"{directory}: its {benchmark.name} figures of {', '.join(sorted(others))} are of another "
+                         "dataset than the one seeded now; merging them would compare different data")
+    return kept
+
+
+def _without_anchor(dataset: dict | None) -> dict:
+    """A dataset's identity: its config without the seeding time (two seeds of one config
+    hold the same rows, their dates shifted alike)."""
+    return {k: v for k, v in (dataset or {}).items() if k != "anchor"}
+
 
 def measure(session: Session, benchmark: Benchmark, options: Any, only: list[str], out_dir: str | None = None,
             run_dir: str | None = None, before: Callable[[Run], None] | None = None) -> tuple[dict, Run]:
@@ -193,10 +247,14 @@ def measure(session: Session, benchmark: Benchmark, options: Any, only: list[str
     with session.connection() as (conn, dsn):
         directory = session.open_run(conn, dsn, chosen, out_dir, run_dir)
         run = Run(session, conn, dsn, chosen, directory, benchmark.name)
+        if run_dir:
+            run.kept = kept_section(benchmark, directory, conn, dsn, chosen)
+            run.merge = getattr(benchmark, "merge_kept", None)
         if before:
             before(run)
         with keeping_partial(run, benchmark.partial_unit):
             section = benchmark.measure(run, options)
+    section = run.merged(section)
     run.save(section)
     return section, run
 

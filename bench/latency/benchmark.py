@@ -83,6 +83,11 @@ class Latency:
         errors = latency.unexpected_errors(section["results"])
         return [f"{errors} requests failed unexpectedly (see error_samples in {file})"] if errors else []
 
+    def merge_kept(self, kept: dict, new: dict) -> dict:
+        from bench.latency import section as latency
+
+        return latency.merge_kept(kept, new)
+
 
 def _table(section: dict) -> Table:
     table = Table(title="Latency (ms) per scenario and variant")

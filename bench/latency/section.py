@@ -11,6 +11,7 @@ from bench.core.errors import ConnectionLost
 from bench.core.schema import REFERENCE, Variant
 from bench.judge import results, stats, verdicts
 from bench.latency import runner
+from bench.session import MERGED
 from scenarios.base import Scenario
 from scenarios.catalog import MAX_REQUESTS, WRITE_BILL
 
@@ -85,6 +86,34 @@ def assemble(cells: dict, variants: list[Variant], scenarios: list[Scenario], co
             v["note"] = "; ".join(filter(None, [v.get("note"), f"only {rounds_done} of {config.rounds} rounds "
                                                 "(run interrupted)"]))
     return section
+
+
+SEPARATE_RUNS_NOTE = ("{kept} measured by an earlier --only run of the same dataset: its runs and the "
+                      "variant's are not interleaved, so drift between the two invocations is not in the interval")
+
+
+def merge_kept(kept: dict, new: dict) -> dict:
+    """`new`'s cells with those of the variants only `kept` holds (an earlier `--only` run of
+    the same dataset), compared and judged again over all of them. Scenarios are `new`'s."""
+    from bench.core import schema as schemas
+    from scenarios import select as select_scenarios
+
+    mine = {r["variant"] for r in new["results"]}
+    results_ = [r for r in kept.get("results", []) if r["variant"] not in mine] + new["results"]
+    names = [s["name"] for s in new["scenarios"]]
+    order = {name: i for i, name in enumerate(names)}
+    variants = [v for v in schemas.variants() if any(r["variant"] == v.name for r in results_)]
+    rank = {v.name: i for i, v in enumerate(variants)}
+    results_ = sorted((r for r in results_ if r["scenario"] in order),
+                      key=lambda r: (order[r["scenario"]], rank[r["variant"]]))
+    scenarios = select_scenarios(names)
+    comparisons = compare(results_, scenarios, variants)
+    judged = latency_verdicts(results_, comparisons, scenarios, variants)
+    kept_names = sorted({r["variant"] for r in results_} - mine)
+    for v in judged:
+        v["note"] = "; ".join(filter(None, [v.get("note"), SEPARATE_RUNS_NOTE.format(kept=", ".join(kept_names))]))
+    return {**new, "results": results_, "comparisons": comparisons, "verdicts": judged,
+            MERGED: {"variants": kept_names, "config": kept.get("config")}}
 
 
 def _result(scenario: Scenario, variant: Variant, cell: runner.Cell | None) -> dict:

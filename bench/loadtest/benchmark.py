@@ -193,6 +193,11 @@ class Load:
         session.out.print(f"Locust CSVs and logs: {section['config']['locust_csv_dir']}/ in the run directory"
                           + (" (pooled: locust/pooled/, PgBouncer: pooler/)" if section.get("pooled") else ""))
 
+    def merge_kept(self, kept: dict, new: dict) -> dict:
+        """measure() already built the section over the kept variants' runs (build_section's
+        `previous`): nothing more to merge."""
+        return new
+
     def problems(self, section: dict, file: Path) -> list[str]:
         lines = []
         for label, part in (("", section), (" (pooled)", section.get("pooled"))):

@@ -45,5 +45,10 @@ class Storage:
     def problems(self, section: dict, file: Path) -> list[str]:
         return []
 
+    def merge_kept(self, kept: dict, new: dict) -> dict:
+        from bench.storage import section as storage
+
+        return storage.merge_kept(kept, new)
+
 
 STORAGE = Storage()

@@ -7,6 +7,7 @@ import psycopg
 
 from bench.core.schema import REFERENCE
 from bench.judge import verdicts
+from bench.session import MERGED
 from seed import loader
 
 
@@ -20,6 +21,16 @@ def section(conn: psycopg.Connection, variants: list[str]) -> dict:
         for key in entry:
             entry[key] += t[key]
     return {"tables": tables, "totals": totals, "verdicts": storage_verdicts(totals)}
+
+
+def merge_kept(kept: dict, new: dict) -> dict:
+    """`new`'s tables with those of the variants only `kept` holds (an earlier `--only` run
+    of the same dataset: exact byte counts, so nothing is lost by measuring apart)."""
+    mine = set(new.get("totals", {}))
+    tables = [t for t in kept.get("tables", []) if t["variant"] not in mine] + new.get("tables", [])
+    totals = {**{v: t for v, t in kept.get("totals", {}).items() if v not in mine}, **new.get("totals", {})}
+    return {**new, "tables": tables, "totals": totals, "verdicts": storage_verdicts(totals),
+            MERGED: {"variants": sorted(set(totals) - mine)}}
 
 
 def storage_verdicts(totals: dict) -> list[dict]:
