@@ -85,6 +85,12 @@ class Vector:
     def show(self, section: dict, session: Session) -> None:
         print_section(section, session.out)
 
+    def merge_kept(self, kept: dict, new: dict) -> dict:
+        """Nothing to take from an earlier --only run: every variant's index is built on a copy
+        of one seeded variant's documents (the same rows in each), so the new section already
+        measures them all."""
+        return new
+
     def problems(self, section: dict, file: Path) -> list[str]:
         from bench.vector import run as vector_run
 
