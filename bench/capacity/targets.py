@@ -91,8 +91,14 @@ def vector_verdict(analysis: dict, variant: str) -> dict:
                      f"{target['recall']:.2f} already; it does not rise with the data at a fixed setting")
     elif miss and miss.get("projection"):
         m = miss["projection"]  # recall = 1 - miss: the bounds swap
-        figure.update(recall=1 - m["estimate"], recall_low=max(0.0, 1 - m["high"]), recall_high=1 - m["low"])
-        outcomes.append(judged(miss, 1 - target["recall"], target["max_extrapolation"])[0])
+        # never surer at the target than at the largest size measured: a projection of 20
+        # perfect searches is not a certainty, its Clopper-Pearson bound there caps it
+        low = min(max(0.0, 1 - m["high"]), last["low"]) if last else max(0.0, 1 - m["high"])
+        figure.update(recall=1 - m["estimate"], recall_low=low, recall_high=1 - m["low"])
+        outcome = judged(miss, 1 - target["recall"], target["max_extrapolation"])[0]
+        if outcome == MEETS and low < target["recall"]:
+            outcome = UNSURE
+        outcomes.append(outcome)
         notes.append(f"recall@10 at the scenario's own setting, measured {_measured_recall(miss)}, projected")
     else:
         outcomes.append(UNSURE)
