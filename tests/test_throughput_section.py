@@ -146,3 +146,14 @@ def test_a_tiny_sweep_through_the_cli(tiny_dsn, tmp_path, capsys):
     assert sum(part["config"]["mix"]["hardened"].values()) == pytest.approx(1.0)
     (verdict,) = part["verdicts"]
     assert verdict["verdict"] == verdicts.INCONCLUSIVE  # 2 windows per level: below min_windows
+
+
+def test_the_model_converts_to_the_users_of_the_runs_own_load_test():
+    """users = N + X·Z must use the Z of the Locust capacity shown beside it (a run with a
+    5-30 s think time once got the default 1 s, and under-counted its users 17-fold)."""
+    from bench.throughput.benchmark import think_seconds
+
+    think, source = think_seconds({"config": {"think_seconds": [5.0, 30.0]}})
+    assert think == 17.5 and "this run's load test (5-30 s)" in source
+    default, source = think_seconds(None)
+    assert default == 1.0 and "default" in source

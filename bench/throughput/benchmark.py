@@ -97,7 +97,8 @@ class Throughput:
         mixes = {v.name: sweep.scenario_mix(options.scenarios, v) for v in run.variants}
         pools = {v.name: sweep.request_pool(options.scenarios, v, population, mixes[v.name][0], config.seed)
                  for v in run.variants}
-        think = _think_seconds()
+        load = results.load(run.directory).get("load")  # a Locust step load of the same run, if any
+        think, think_source = think_seconds(load)
         run.session.note(f"throughput: {len(run.variants)} variant(s), connections {','.join(map(str, config.connections))}, "
                          f"{config.windows} windows of {config.window_seconds:g} s (+{config.warmup_seconds:g} s warm-up) "
                          f"per level, about {config.planned_seconds(len(run.variants)) / 60:.1f} min")
@@ -118,8 +119,7 @@ class Throughput:
                       len(layout["available_cpus"]) if pid else None)
         record = {"connections": list(config.connections), "windows": config.windows,
                   "window_seconds": config.window_seconds, "warmup_seconds": config.warmup_seconds,
-                  "seed": config.seed, "think_s": think, "think_source": "the load test's think time "
-                  "(bench/loadtest/options.py: BENCH_LOAD_THINK, its mean)", "cores_here": cores_here,
+                  "seed": config.seed, "think_s": think, "think_source": think_source, "cores_here": cores_here,
                   "cores": options.cores, "cpu_layout": {**layout, "client_cpus": layout.get("load_cpus")},
                   "mix": {v: m for v, (m, _) in mixes.items()}, "left_out": {v: f for v, (_, f) in mixes.items()},
                   "seconds": round(time.perf_counter() - began, 1)}
@@ -129,7 +129,6 @@ class Throughput:
         record["windows_file"] = WINDOWS_FILE
         run.session.note(f"throughput: {len(records)} windows measured ({raw}); fitting the USL "
                          f"({options.resamples} bootstrap resamples per variant)")
-        load = results.load(run.directory).get("load")  # a Locust step load of the same run, if any
         return section.build(records, [v.name for v in run.variants], record, load, options.resamples)
 
     def show(self, section: dict, session: Session) -> None:
@@ -151,12 +150,17 @@ class Throughput:
                         if not m.get("fit")]
 
 
-def _think_seconds() -> float:
-    """The mean think time the load test's users wait between requests."""
+def think_seconds(load: dict | None) -> tuple[float, str]:
+    """The mean think time of the users the model converts to: the run's own step load's
+    when it has one (its Locust capacity is shown beside the model's, so both must mean the
+    same users), else the load test's default. With where it came from."""
+    think = ((load or {}).get("config") or {}).get("think_seconds")
+    if think:
+        return (think[0] + think[1]) / 2, f"this run's load test ({think[0]:g}-{think[1]:g} s), its mean"
     from bench.loadtest import options as load_options
 
     low, high = load_options.resolve({})["think"]
-    return (low + high) / 2
+    return (low + high) / 2, "the load test's default think time (bench/loadtest/options.py: BENCH_LOAD_THINK), its mean"
 
 
 def _layout_line(layout: dict) -> str:
