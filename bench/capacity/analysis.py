@@ -65,8 +65,9 @@ def full_sizing(section: dict, throughput: dict | None = None, throughput_docume
     """The sizing table at the sweep's target for the review's 10K users, build hours for a
     box of sizing.BUILD_CORES (bench sizing asks for any other target)."""
     analysis = section["analysis"]
-    target = sizing.Target(analysis["target"]["documents"], verdicts.targets()["simultaneous_users"]["users"],
-                           sizing.BUILD_CORES)
+    users = verdicts.targets()["simultaneous_users"]
+    target = sizing.Target(analysis["target"]["documents"], users["users"], sizing.BUILD_CORES,
+                           sum(users["think_s"]) / 2)
     workers = parallel_workers(section)
     try:
         return sizing.sizing(analysis, target, _target_rows(size_specs.target(), section), throughput,

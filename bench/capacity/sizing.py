@@ -31,7 +31,7 @@ ASSUMPTIONS = (
     "the build slows by an order of magnitude); the graph is taken as the size of the finished index",
     "build hours: the post-data step measured on this machine (indexes one after another, the parallel workers "
     "recorded); at K cores it assumes perfect parallel scaling of each build, an optimistic bound",
-    f"cores: users / (think time + response time) requests per second, times the server CPU time per request "
+    f"cores: users / (their mean think time + 0.1 s response) requests per second, times the server CPU time per request "
     f"measured by bench run throughput, grown with the variant's median projected latency growth, at "
     f"{UTILISATION:.0%} utilisation",
 )
@@ -46,6 +46,7 @@ class Target:
     documents: int
     users: int
     cores: int  # of the box the build hours are for
+    think_s: float  # mean seconds between a user's requests
 
 
 def target_rows(documents: int, seed: int = 1) -> dict[str, int]:
@@ -95,7 +96,8 @@ def sizing(analysis: dict, target: Target, rows: dict[str, int], throughput: dic
     if not analysis.get("series"):
         raise SizingError(f"no growth fits in this run: {analysis.get('why_not', 'no sizes measured')}")
     variants = analysis.get("variants") or sorted({s["variant"] for s in analysis["series"]})
-    out = {"target": {"documents": target.documents, "users": target.users, "cores": target.cores},
+    out = {"target": {"documents": target.documents, "users": target.users, "cores": target.cores,
+                      "think_s": target.think_s},
            "fitted_on": analysis.get("sizes"), "utilisation": UTILISATION, "assumptions": list(ASSUMPTIONS),
            "rows": [_row(analysis, v, target, rows, throughput, throughput_documents, workers) for v in variants]}
     if throughput is None:
@@ -130,9 +132,7 @@ def _cores(analysis: dict, variant: str, target: Target, rows: dict[str, int], t
     cpu_ms = ((model or {}).get("demand") or {}).get("server_cpu_ms_per_request")
     if not cpu_ms:
         return {"why_not": f"no server CPU time per request for {variant} in the throughput section"}
-    think_s = (throughput.get("config") or {}).get("think_s")
-    if not think_s:
-        return {"why_not": "the throughput section has no think time (it comes from the load test's)"}
+    think_s = target.think_s
     growth = latency_growth(analysis, variant, throughput_documents, rows["documents"])
     rate = target.users / (think_s + 0.1)  # response time at most the 100 ms SLO
     cores = rate * cpu_ms / 1000 * growth["factor"] / UTILISATION

@@ -159,13 +159,15 @@ def _documents(_ctx, _param, value: str | None) -> int | None:
               help="Simultaneous users to size the cores for (default: the review's 10K).")
 @click.option("--cores", type=click.IntRange(min=1), default=None,
               help="Cores of the box the build hours are for (default: 16).")
+@click.option("--think", type=click.FloatRange(0, 3600), default=None, metavar="SECONDS",
+              help="Mean seconds between a user's requests (default: 17.5, the 5-30 s of the 10K-users claim).")
 @click.option("--throughput", "throughput_dir", type=click.Path(exists=True, file_okay=False), metavar="DIR",
               help="A run with a throughput section (bench run throughput) for the cores (default: RUN_DIR's own).")
 @click.option("--markdown", "markdown_path", type=click.Path(dir_okay=False), metavar="PATH",
               help="Also write the table as Markdown to PATH.")
 @click.option("--out", "out_dir", metavar="DIR", help="Where to look for the latest capacity run (default: reports/).")
 def sizing_cmd(run_dir: str | None, documents: int | None, users: int | None, cores: int | None,
-               throughput_dir: str | None, markdown_path: str | None, out_dir: str | None) -> None:
+               think: float | None, throughput_dir: str | None, markdown_path: str | None, out_dir: str | None) -> None:
     """Disk, memory, build time and cores for a target, from a capacity run's fits (no server).
 
     RUN_DIR is a `bench capacity` run (default: the latest under reports/). Every figure is a
@@ -182,8 +184,9 @@ def sizing_cmd(run_dir: str | None, documents: int | None, users: int | None, co
         raise UsageError(f"{directory}: no capacity fits (run bench capacity with at least 3 sizes)")
     source = results.load(Path(throughput_dir)) if throughput_dir else data
     seed = analysis.seed_of(section)
-    target = sizing.Target(documents or section["analysis"]["target"]["documents"],
-                           users or verdicts.targets()["simultaneous_users"]["users"], cores or sizing.BUILD_CORES)
+    claim = verdicts.targets()["simultaneous_users"]
+    target = sizing.Target(documents or section["analysis"]["target"]["documents"], users or claim["users"],
+                           cores or sizing.BUILD_CORES, think if think is not None else sum(claim["think_s"]) / 2)
     rows = sizing.target_rows(target.documents, seed)
     try:
         table = sizing.sizing(section["analysis"], target, rows, source.get("throughput"),
@@ -201,8 +204,8 @@ def _print_sizing(table: dict, console) -> None:
 
     rows = sizing_rows(table)
     target = table["target"]
-    out = Table(title=f"Sizing: {target['documents']:,} documents, {target['users']:,} users (projections, fitted on "
-                      f"{', '.join(table['fitted_on'] or [])})")
+    out = Table(title=f"Sizing: {target['documents']:,} documents, {target['users']:,} users thinking "
+                      f"{target['think_s']:g} s (projections, fitted on {', '.join(table['fitted_on'] or [])})")
     for column in rows[0]:
         out.add_column(column)
     for row in rows:

@@ -262,7 +262,7 @@ def simultaneous_users_verdict(variant: str, cap: dict, think_s: tuple[float, fl
         return verdicts.verdict_record(
             "simultaneous_users", variant, verdicts.NOT_MEASURED, {},
             f"measured with {think} (mean {mean_think:g} s); judged only with a mean of {least:g} s or more: "
-            f"bench run load --think 5-30 --steps 1000,2000,5000,{users}")
+            f"bench run load --think {target['think_s'][0]:g}-{target['think_s'][1]:g} --steps 1000,2000,5000,{users}")
     low, high = bounds(cap)
     if low >= users:
         verdict = verdicts.CONFIRMED

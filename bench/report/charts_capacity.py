@@ -303,8 +303,9 @@ def tables(section: dict) -> list[tuple[str, list[dict], str]]:
     table = analysis.get("sizing") or {}
     if table.get("rows"):
         target = table["target"]
-        out.append((f"Sizing: {target['documents']:,} documents, {target['users']:,} users "
-                    f"(bench sizing for another target)", sizing_rows(table), sizing_note(table)))
+        out.append((f"Sizing: {target['documents']:,} documents, {target['users']:,} users thinking "
+                    f"{target.get('think_s', 0):g} s (bench sizing for another target)", sizing_rows(table),
+                    sizing_note(table)))
     elif table.get("why_not"):
         out.append(("Sizing", [], f"no sizing: {table['why_not']}"))
     return out
