@@ -43,8 +43,9 @@ def judged(series: dict, limit: float, max_extrapolation: float) -> tuple[str, s
     measured value already over the ceiling does (costs do not shrink as data grows)."""
     largest = series["measured"][-1]
     factor = series["projection"]["x"] / largest["x"]
-    if factor <= max_extrapolation:
-        return below(series["projection"], limit), None
+    if factor <= max_extrapolation:  # the cost at the target is at least what the largest size measured
+        projection = {**series["projection"], "high": max(series["projection"]["high"], largest["value"])}
+        return below(projection, limit), None
     why = (f"{factor:,.0f}× beyond the largest size measured ({largest['size']}); a projection decides within "
            f"{max_extrapolation:g}× (what the held-out validation checks)")
     return (MISSES if largest["value"] > limit else UNSURE), why
@@ -76,7 +77,8 @@ def vector_verdict(analysis: dict, variant: str) -> dict:
               "scenario": latency["scenario"], "projected": True, "fitted_on": p["fitted_on"]}
     outcome, too_far = judged(latency, target["latency_ms"], target["max_extrapolation"])
     outcomes = [outcome]
-    notes = [f"projection of {latency['scenario']}'s p50 to {int(p['x']):,} documents, {_fitted_on(latency)}"]
+    notes = [f"projection of {latency['scenario']}'s p50 to {int(p['x']):,} documents, {_fitted_on(latency)}, "
+             "with the vector index cached as at the sizes measured (the sizing table gives the memory it needs)"]
     if too_far:
         notes.append(too_far)
     last = _largest_recall(analysis, variant, latency["scenario"])
