@@ -91,3 +91,11 @@ def test_a_tenants_population_draws_only_from_that_tenant():
     assert mine.users == [("u1", "a", "member")] and mine.users_by_org == {"a": ["u1"]}
     assert mine.memberships == [("u1", "a", "p1", "owner")] and mine.owned_projects == [("p1", "u1", "a")]
     assert mine.audited_records == [] and mine.templates == [("t1", None)]
+
+
+def test_costs_do_not_shrink_a_largest_size_already_over_the_ceiling_misses():
+    series = {"measured": [{"size": "small", "x": 1e5, "value": 20.0}, {"size": "medium", "x": 1e6, "value": 150.0}],
+              "projection": {"x": 1e7, "estimate": 90.0, "low": 10.0, "high": 400.0}}
+    assert targets.judged(series, 100.0, 10.0) == (targets.MISSES, None)
+    series["measured"][-1]["value"] = 50.0
+    assert targets.judged(series, 100.0, 10.0) == (targets.UNSURE, None)

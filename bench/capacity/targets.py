@@ -39,12 +39,14 @@ def below(projection: dict, limit: float) -> str:
 
 def judged(series: dict, limit: float, max_extrapolation: float) -> tuple[str, str | None]:
     """A growing cost's outcome against a ceiling at its projection's x: the projection
-    decides within `max_extrapolation` of the largest x measured; beyond it only a largest
-    measured value already over the ceiling does (costs do not shrink as data grows)."""
+    decides within `max_extrapolation` of the largest x measured, its bounds no lower than
+    the largest measured value; beyond it only a largest measured value already over the
+    ceiling does (costs do not shrink as data grows)."""
     largest = series["measured"][-1]
     factor = series["projection"]["x"] / largest["x"]
     if factor <= max_extrapolation:  # the cost at the target is at least what the largest size measured
-        projection = {**series["projection"], "high": max(series["projection"]["high"], largest["value"])}
+        floor = largest["value"]
+        projection = {k: max(v, floor) for k, v in series["projection"].items() if k in ("low", "high")}
         return below(projection, limit), None
     why = (f"{factor:,.0f}× beyond the largest size measured ({largest['size']}); a projection decides within "
            f"{max_extrapolation:g}× (what the held-out validation checks)")
