@@ -40,8 +40,12 @@ def analyse(section: dict) -> dict:
     out["series"] = [_analyse_series(s, complete, target_rows) for s in series]
     out["vector_scenarios"] = sorted({c["scenario"] for s in complete for c in s.get("latency", [])
                                       if c.get("kind") == "vector"})
-    out["recall_measured"] = {f"{r['scenario']}/{r['variant']}": {**r, "size": s["label"]}
-                              for s in complete for r in s.get("recall") or [] if r.get("neighbours")}
+    out["recall_measured"] = {}  # per scenario/variant, each size's recall as measured (smallest first)
+    for s in complete:
+        for r in s.get("recall") or []:
+            if r.get("neighbours"):
+                out["recall_measured"].setdefault(f"{r['scenario']}/{r['variant']}", []).append(
+                    {"size": s["label"], "found": r["found"], "neighbours": r["neighbours"], "recall": r["recall"]})
     out["variants"] = list(dict.fromkeys(c["variant"] for s in complete for c in s.get("latency", [])))
     out["validation"] = _validation_summary(out["series"], complete)
     out["largest_tenant"] = {s["label"]: s.get("largest_tenant") for s in complete}

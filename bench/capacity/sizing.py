@@ -31,9 +31,9 @@ ASSUMPTIONS = (
     "the build slows by an order of magnitude); the graph is taken as the size of the finished index",
     "build hours: the post-data step measured on this machine (indexes one after another, the parallel workers "
     "recorded); at K cores it assumes perfect parallel scaling of each build, an optimistic bound",
-    f"cores: users / (their mean think time + 0.1 s response) requests per second, times the server CPU time per request "
-    f"measured by bench run throughput, grown with the variant's median projected latency growth, at "
-    f"{UTILISATION:.0%} utilisation",
+    f"cores: users / (their mean think time + 0.1 s response) requests per second × the server CPU time per request "
+    f"measured by bench run throughput × the variant's median projected latency growth to the target, at "
+    f"{UTILISATION:.0%} utilisation (the table shows requests/s × CPU ms × growth)",
 )
 
 

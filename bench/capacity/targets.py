@@ -103,7 +103,7 @@ def vector_verdict(analysis: dict, variant: str) -> dict:
         if outcome == MEETS and low < target["recall"]:
             outcome = UNSURE
         outcomes.append(outcome)
-        notes.append(f"recall@10 at the scenario's own setting, measured {_measured_recall(miss)}, projected")
+        notes.append(f"recall@10 at the scenario's own setting, measured {_measured_recall(analysis, variant, latency['scenario'])}, projected")
     else:
         outcomes.append(UNSURE)
         notes.append("recall@10 not projected: " + (miss.get("why_not", "no fit") if miss else "not measured "
@@ -117,17 +117,18 @@ def _largest_recall(analysis: dict, variant: str, scenario: str) -> dict | None:
     independent draws)."""
     from scipy.stats import beta
 
-    found = (analysis.get("recall_measured") or {}).get(f"{scenario}/{variant}")
-    if not found:
+    sizes = (analysis.get("recall_measured") or {}).get(f"{scenario}/{variant}")
+    if not sizes:
         return None
-    k, n, size = found["found"], found["neighbours"], found["size"]
+    k, n, size = sizes[-1]["found"], sizes[-1]["neighbours"], sizes[-1]["size"]
     low = float(beta.ppf(0.025, k, n - k + 1)) if k else 0.0
     high = float(beta.ppf(0.975, k + 1, n - k)) if k < n else 1.0
     return {"recall": k / n, "low": low, "high": high, "size": size}
 
 
-def _measured_recall(miss: dict) -> str:
-    return ", ".join(f"{m['size']} {1 - m['value']:.2f}" for m in miss["measured"])
+def _measured_recall(analysis: dict, variant: str, scenario: str) -> str:
+    sizes = (analysis.get("recall_measured") or {}).get(f"{scenario}/{variant}") or []
+    return ", ".join(f"{m['size']} {m['recall']:.2f}" for m in sizes)
 
 
 def tenant_verdict(analysis: dict, variant: str) -> dict:

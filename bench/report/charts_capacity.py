@@ -231,8 +231,9 @@ def recall_rows(analysis: dict) -> list[dict]:
     for s in analysis.get("series") or []:
         if s["kind"] != "recall_miss":
             continue
+        sizes = (analysis.get("recall_measured") or {}).get(f"{s['scenario']}/{s['variant']}") or []
         row = {"scenario": s["scenario"], "variant": s["variant"],
-               "measured": ", ".join(f"{m['size']} {1 - m['value']:.3f}" for m in s["measured"])}
+               "measured": ", ".join(f"{m['size']} {m['recall']:.3f} ({m['found']}/{m['neighbours']})" for m in sizes)}
         p = s.get("projection")
         row["projection"] = (f"{1 - p['estimate']:.3f} [{max(0.0, 1 - p['high']):.3f}, {1 - p['low']:.3f}] at "
                              f"{int(p['x']):,} documents" if p else f"not projected: {s.get('why_not', '')}")
@@ -245,7 +246,7 @@ def sizing_rows(table: dict) -> list[dict]:
     from bench.judge.text import human_bytes
 
     def both(value: dict | None, show) -> str:
-        return "not projected" if not value else f"{show(value['estimate'])} (up to {show(value['high'])})"
+        return "not projected" if not value else f"{show(value['estimate'])} (≤ {show(value['high'])})"
 
     def hours(h: float) -> str:
         return f"{h:,.1f} h" if h >= 1 else f"{h * 60:,.0f} min"
@@ -261,9 +262,9 @@ def sizing_rows(table: dict) -> list[dict]:
             if r.get("hnsw_build_memory_bytes") else "no HNSW index",
             "post-data build here": both(r["build_hours"], hours),
             f"at {target['cores']} cores": both(r.get("build_hours_at_cores"), hours),
-            f"cores for {target['users']:,} users": (f"{cores['cores']} ({cores['requests_per_s']:,.0f} req/s x "
-                                                     f"{cores['cpu_ms_per_request']:.2f} ms CPU x "
-                                                     f"{cores['growth']['factor']:.1f} growth)" if "cores" in cores
+            f"cores for {target['users']:,} users": (f"{cores['cores']:,} ({cores['requests_per_s']:,.0f}/s × "
+                                                     f"{cores['cpu_ms_per_request']:.2f} ms × "
+                                                     f"{cores['growth']['factor']:.1f})" if "cores" in cores
                                                      else cores.get("why_not") or table.get("cores_why_not", ""))})
     return rows
 
