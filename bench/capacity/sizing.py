@@ -33,7 +33,7 @@ ASSUMPTIONS = (
     "recorded); at K cores it assumes perfect parallel scaling of each build, an optimistic bound",
     f"cores: users / (their mean think time + 0.1 s response) requests per second × the server CPU time per request "
     f"measured by bench run throughput × the variant's median projected latency growth to the target, at "
-    f"{UTILISATION:.0%} utilisation (the table shows requests/s × CPU ms × growth)",
+    f"{UTILISATION:.0%} utilisation (the table shows the CPU ms per request × the growth)",
 )
 
 

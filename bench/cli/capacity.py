@@ -200,12 +200,12 @@ def sizing_cmd(run_dir: str | None, documents: int | None, users: int | None, co
 
 
 def _print_sizing(table: dict, console) -> None:
-    from bench.report.charts_capacity import sizing_rows
+    from bench.report.charts_capacity import sizing_rows, sizing_users
 
     rows = sizing_rows(table)
     target = table["target"]
-    out = Table(title=f"Sizing: {target['documents']:,} documents, {target['users']:,} users thinking "
-                      f"{target['think_s']:g} s (projections, fitted on {', '.join(table['fitted_on'] or [])})")
+    out = Table(title=f"Sizing: {target['documents']:,} documents, {sizing_users(table)} (projections, fitted on "
+                      f"{', '.join(table['fitted_on'] or [])})")
     for column in rows[0]:
         out.add_column(column)
     for row in rows:
@@ -216,11 +216,11 @@ def _print_sizing(table: dict, console) -> None:
 
 
 def _write_markdown(path: Path, table: dict) -> None:
-    from bench.report.charts_capacity import sizing_note, sizing_rows
+    from bench.report.charts_capacity import sizing_note, sizing_rows, sizing_users
     from bench.report.md import escape, table as md_table
 
     target = table["target"]
-    lines = [f"**Sizing: {target['documents']:,} documents, {target['users']:,} users** (projections)", "",
+    lines = [f"**Sizing: {target['documents']:,} documents, {sizing_users(table)}** (projections)", "",
              *md_table(sizing_rows(table)), "", escape(sizing_note(table)), ""]
     temp = path.with_name(f".{path.name}.tmp")
     temp.write_text("\n".join(lines), encoding="utf-8")
