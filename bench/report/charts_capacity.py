@@ -307,7 +307,8 @@ def tables(section: dict) -> list[tuple[str, list[dict], str]]:
              "Every request made by (and about) the organization with the most projects at that size."),
             ("Vector recall@10 at the scenario's own search setting", recall_rows(analysis),
              "Against exact search of the same query as the same user; the projection fits the miss rate "
-             "(1 - recall, continuity-corrected) like any other growing cost.")]
+             "(1 - recall, continuity-corrected) like any other growing cost. The verdict never reads the projection "
+             "as surer than the largest size's own 95% Clopper-Pearson bound (found/neighbours).")]
     table = analysis.get("sizing") or {}
     if table.get("rows"):
         target = table["target"]
