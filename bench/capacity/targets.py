@@ -3,7 +3,8 @@
 
 Each is a projection, labelled so: the figure carries `projected`, the sizes it was fitted
 on and the model, and a projection's 95% prediction interval decides as a confidence
-interval does elsewhere (the whole interval on one side of the target, or inconclusive)."""
+interval does elsewhere (the whole interval on one side of the target, or inconclusive),
+but only within `max_extrapolation` of the largest size measured (docs/decisions.md)."""
 
 from __future__ import annotations
 
