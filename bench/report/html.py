@@ -158,7 +158,7 @@ def badge(verdict: str) -> str:
 
 
 def verdict_section(data: dict, charts: list[tuple[Chart, Path]]) -> str:
-    rows = d.verdict_rows(data)
+    rows, unmeasured = _measured_claims(d.verdict_rows(data))
     body = []
     claim_rows: dict[str, int] = {}
     for r in rows:
@@ -192,8 +192,28 @@ def verdict_section(data: dict, charts: list[tuple[Chart, Path]]) -> str:
                           f"{figure(c, p)}</details>" for c, p in charts)
     return (f'<section id="verdicts"><h2>Verdicts</h2><table class="verdicts"><thead><tr><th>Claim (as the review '
             f"states it)</th><th>Variant</th><th>Verdict</th><th class=\"num\">Measured (95% interval)</th>"
-            f"<th>Note</th></tr></thead><tbody>{''.join(body)}</tbody></table>"
+            f"<th>Note</th></tr></thead><tbody>{''.join(body)}</tbody></table>{unmeasured_line(unmeasured)}"
             f'<p class="note">{esc(legend)}</p>{notes(data)}{balance.html_table(data)}{charts_html}</section>')
+
+
+def _measured_claims(rows: list[dict]) -> tuple[list[dict], list[dict]]:
+    """(rows of the claims this run judged, the first row of each claim it did not measure
+    at all): a claim measured by another command takes one line under the table, not rows
+    that would push the measured ones off the first screen."""
+    unmeasured = {r["claim"] for r in rows} - {r["claim"] for r in rows if r["verdict"] != verdicts.NOT_MEASURED}
+    first = {}
+    for r in rows:
+        if r["claim"] in unmeasured:
+            first.setdefault(r["claim"], r)
+    return [r for r in rows if r["claim"] not in unmeasured], list(first.values())
+
+
+def unmeasured_line(rows: list[dict]) -> str:
+    if not rows:
+        return ""
+    items = "; ".join(f"<b>{esc(r['claim_text'])}</b> ({esc(r.get('note') or 'not measured')})" for r in rows)
+    return f'<p class="note unmeasured">{badge(verdicts.NOT_MEASURED)} in this run: {items}.</p>'
+
 
 
 def scenario_details(data: dict, claim: str) -> str:
