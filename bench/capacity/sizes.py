@@ -53,28 +53,37 @@ def parse(text: str) -> list[Size]:
     return sorted(sizes, key=lambda s: s.documents)
 
 
+def _number(text: str) -> tuple[int, bool] | None:
+    """"30K" -> (30000, True), "1200000" -> (1200000, False): documents and whether a suffix
+    was given; None when `text` is not such a number."""
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)([kKmM]?)", text.strip())
+    if not match:
+        return None
+    return round(float(match.group(1)) * SUFFIX[match.group(2).lower()]), bool(match.group(2))
+
+
 def count_of(text: str, option: str) -> int:
     """"25M", "3.5M", "30K", "1200000" or a scale's name -> documents; else a UsageError."""
     known = dict(named_scales())
     if text in known:
         return known[text][DRIVER]
-    match = re.fullmatch(r"(\d+(?:\.\d+)?)([kKmM]?)", text.strip())
-    if not match or float(match.group(1)) <= 0:
+    number = _number(text)
+    if not number or number[0] <= 0:
         raise UsageError(f"{option} {text!r}: give a positive number of documents (e.g. 25M, 3.5M) or a scale "
                          f"({', '.join(known)})")
-    return round(float(match.group(1)) * SUFFIX[match.group(2).lower()])
+    return number[0]
 
 
 def size_of(item: str) -> Size:
     known = dict(named_scales())
     if item in known:
         return Size(item, item, dict(known[item]))
-    match = re.fullmatch(r"(\d+(?:\.\d+)?)([kKmM]?)", item)
-    if not match:
+    number = _number(item)
+    if not number:
         raise UsageError(f"--sizes: {item!r} is neither a scale ({', '.join(known)}) nor a number of documents "
                          "(e.g. 30K, 1.5M)")
-    documents = round(float(match.group(1)) * SUFFIX[match.group(2).lower()])
-    return interpolated(documents, label=item.upper() if match.group(2) else f"{documents}")
+    documents, suffixed = number
+    return interpolated(documents, label=item.upper() if suffixed else f"{documents}")
 
 
 def interpolated(documents: int, label: str) -> Size:
