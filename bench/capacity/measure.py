@@ -19,14 +19,12 @@ from bench.storage import section as storage
 from seed.plan import Plan
 
 
-def latency_cells(dsn: str, conn: psycopg.Connection, variants: list[Variant], scenarios: list,
-                  config: LatencyConfig, tick=None) -> list[dict]:
+def latency_cells(dsn: str, variants: list[Variant], scenarios: list, population, config: LatencyConfig,
+                  tick=None) -> list[dict]:
     """Each (scenario, variant)'s latency at this size, without the histograms and plans a
     latency section keeps (a sweep stores many sizes): the median a fit uses (mean of the
     round medians, as the latency verdicts read it), its rounds, and the tails."""
-    from scenarios.population import load as load_population
-
-    return latency_cells_for(dsn, variants, scenarios, load_population(conn, variants[0].name), config, tick)
+    return [_cell(r) for r in latency.run(dsn, variants, scenarios, population, config, tick)["results"]]
 
 
 def tenant_scenarios(scenarios: list) -> list:
@@ -44,15 +42,13 @@ def largest_organization(conn: psycopg.Connection, variant: str) -> tuple[object
     return row[0], int(row[1])
 
 
-def tenant_latency(dsn: str, conn: psycopg.Connection, variants: list[Variant], scenarios: list,
+def tenant_latency(dsn: str, conn: psycopg.Connection, variants: list[Variant], scenarios: list, population,
                    config: LatencyConfig, tick=None) -> dict:
     """The project scenarios' latency with every request made by (and about) the largest
     tenant, so a fit can follow latency against the tenant's size. A scenario with nothing
     to draw from that tenant is left out, with why."""
-    from scenarios.population import load as load_population
-
     org, projects = largest_organization(conn, variants[0].name)
-    population = load_population(conn, variants[0].name).of_organization(org)
+    population = population.of_organization(org)
     chosen, skipped = [], {}
     for scenario in tenant_scenarios(scenarios):
         try:
@@ -60,24 +56,16 @@ def tenant_latency(dsn: str, conn: psycopg.Connection, variants: list[Variant], 
             chosen.append(scenario)
         except BenchError as exc:
             skipped[scenario.name] = str(exc)
-    cells = latency_cells_for(dsn, variants, chosen, population, config, tick) if chosen else []
+    cells = latency_cells(dsn, variants, chosen, population, config, tick) if chosen else []
     return {"organization": str(org), "projects": projects, "cells": cells, "skipped": skipped}
 
 
-def latency_cells_for(dsn: str, variants: list[Variant], scenarios: list, population, config: LatencyConfig,
-                      tick=None) -> list[dict]:
-    return [_cell(r) for r in latency.run(dsn, variants, scenarios, population, config, tick)["results"]]
-
-
-def vector_recall(conn: psycopg.Connection, variants: list[Variant], scenarios: list, queries: int,
+def vector_recall(conn: psycopg.Connection, variants: list[Variant], scenarios: list, population, queries: int,
                   seed: int) -> list[dict]:
     """recall@10 of each vector scenario on each variant at the scenario's own settings (the
     app's index and search setting, as the latency is measured), against exact search of the
     same query (index scans off) as the same user: `queries` draws from the seeded query
     vectors, the same draws on every variant."""
-    from scenarios.population import load as load_population
-
-    population = load_population(conn, variants[0].name)
     out = []
     for scenario in (s for s in scenarios if s.kind == "vector"):
         for variant in variants:

@@ -146,6 +146,8 @@ def seed_config(options: SweepOptions, size: Size, anchor: str | None = None):
 
 def measure_size(session: Session, options: SweepOptions, size: Size, variants: list, data_path: Path | None,
                  directory: Path, save_partial) -> dict:
+    from scenarios.population import load as load_population
+
     began = time.perf_counter()
     record = {"label": size.label, "scale": size.scale, "counts": size.counts, "status": MEASURING,
               "started_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
@@ -162,20 +164,23 @@ def measure_size(session: Session, options: SweepOptions, size: Size, variants: 
                       largest_tenant=measure.largest_tenant(options.seed, size.counts))
         session.note(f"capacity: {size.label}: latency ({options.latency.rounds} rounds)")
         total = options.latency.rounds * sum(1 for s in options.scenarios for v in variants if s.query_for(v))
+        population = load_population(conn, variants[0].name)  # once per size: the latency, tenant and recall draws
         before = _load_average()
         with session.progress(f"latency {size.label}", total, unit="batches") as tick:
-            record["latency"] = measure.latency_cells(dsn, conn, variants, options.scenarios, options.latency, tick)
+            record["latency"] = measure.latency_cells(dsn, variants, options.scenarios, population, options.latency,
+                                                      tick)
         record["load_average"] = {"before_latency": before, "after_latency": _load_average()}  # a busy machine
         chosen = measure.tenant_scenarios(options.scenarios)
         if chosen:
             session.note(f"capacity: {size.label}: the largest tenant's project scenarios")
             total = options.latency.rounds * sum(1 for s in chosen for v in variants if s.query_for(v))
             with session.progress(f"tenant {size.label}", total, unit="batches") as tick:
-                record["tenant"] = measure.tenant_latency(dsn, conn, variants, chosen, options.latency, tick)
+                record["tenant"] = measure.tenant_latency(dsn, conn, variants, chosen, population, options.latency,
+                                                          tick)
         if options.recall_queries and any(s.kind == "vector" for s in options.scenarios):
             session.note(f"capacity: {size.label}: recall@10 ({options.recall_queries} queries per variant)")
-            record["recall"] = measure.vector_recall(conn, variants, options.scenarios, options.recall_queries,
-                                                     options.seed)
+            record["recall"] = measure.vector_recall(conn, variants, options.scenarios, population,
+                                                     options.recall_queries, options.seed)
     record.update(status=COMPLETE, wall_seconds=round(time.perf_counter() - began, 1))
     session.note(f"capacity: {size.label} done in {record['wall_seconds']:.0f} s")
     return record

@@ -215,7 +215,6 @@ def unmeasured_line(rows: list[dict]) -> str:
     return f'<p class="note unmeasured">{badge(verdicts.NOT_MEASURED)} in this run: {items}.</p>'
 
 
-
 def scenario_details(data: dict, claim: str) -> str:
     """An aggregate claim's per-scenario verdicts, in a row under the claim: each variant's
     figure per scenario with its interval and whether it meets the claim on its own."""
