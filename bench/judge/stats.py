@@ -104,6 +104,35 @@ def mean_over_runs(values, runs) -> Interval:
     return Interval(float(np.asarray(values, float).mean()), low, high, len(values), count)
 
 
+@dataclass(frozen=True)
+class CrossedInterval:
+    """The mean of builds x rounds, its interval over rounds, and whether the builds differ."""
+    estimate: float
+    low: float
+    high: float
+    rounds: int
+    builds_p: float  # F test of "the builds have one mean" against the round-to-round noise
+
+
+def builds_by_rounds(values: np.ndarray) -> CrossedInterval:
+    """`values`: builds x rounds, round r of every build on the same query batch (two-way
+    crossed layout). The interval is a t over the build-averaged rounds: it covers the query
+    batches and timing noise, the latter averaged over builds. It assumes the builds share
+    one mean; `builds_p` (F = MS_builds / MS_residual) says how well that holds, and a
+    caller must not use the interval when it does not."""
+    from scipy.stats import f
+
+    y = np.asarray(values, float)
+    b, r = y.shape
+    grand, build_means, round_means = y.mean(), y.mean(axis=1), y.mean(axis=0)
+    _, low, high = _t_interval(round_means)
+    residual = y - build_means[:, None] - round_means[None, :] + grand
+    ms_builds = r * float(((build_means - grand) ** 2).sum()) / (b - 1)
+    ms_error = float((residual ** 2).sum()) / ((b - 1) * (r - 1))
+    p = float(f.sf(ms_builds / ms_error, b - 1, (b - 1) * (r - 1))) if ms_error > 0 else float(ms_builds == 0)
+    return CrossedInterval(float(grand), low, high, r, p)
+
+
 def bootstrap_ratio(numerator: np.ndarray, denominator: np.ndarray, *, seed: int = 0) -> Interval:
     """CI of mean(numerator)/mean(denominator) over paired rounds (e.g. per-round medians
     of a variant and of baseline), by the percentile bootstrap."""

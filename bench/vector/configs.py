@@ -221,6 +221,7 @@ class Catalog:
     rls_iterative: tuple[str, ...]
     interleave_max_bytes: int = 8 * 2**30
     builds: int = 1  # builds of each compared index (the reference and the verdict ones)
+    interleave_passes: int = 1  # passes over the query batches in the interleaved phase
     source: Path = field(default=CONFIGS_FILE, compare=False)
 
     def named(self, names: list[str] | tuple[str, ...]) -> list[IndexConfig]:
@@ -250,7 +251,7 @@ def load(path: Path = CONFIGS_FILE) -> Catalog:
         rls_settings=tuple((k, str(v)) for k, v in rls.get("settings", {}).items()),
         rls_iterative=tuple(rls.get("iterative", ("off",))),
         interleave_max_bytes=int(raw.get("interleave_max_mib", 8192)) * 2**20, builds=int(raw.get("builds", 1)),
-        source=path)
+        interleave_passes=int(raw.get("interleave_passes", 1)), source=path)
     validate(catalog)
     return catalog
 
@@ -279,6 +280,8 @@ def validate(catalog: Catalog) -> None:
         raise BenchError(f"{catalog.source.name}: duplicate config names")
     if catalog.builds < 1:
         raise BenchError(f"{catalog.source.name}: builds must be at least 1, not {catalog.builds}")
+    if catalog.interleave_passes < 1:
+        raise BenchError(f"{catalog.source.name}: interleave_passes must be at least 1, not {catalog.interleave_passes}")
     for c in catalog.configs:
         where = f"{catalog.source.name}: config {c.name}"
         if c.method not in METHODS:

@@ -145,6 +145,7 @@ def _measured(mine_pair: tuple, ref_pair: tuple, target: float) -> dict:
     ref_rounds, ref_weight = at_recall(*ref_pair, target)
     ratio = stats.bootstrap_ratio(mine_rounds, ref_rounds)
     gain = verdicts.improvement(ratio)
+    log_ratios = np.log(mine_rounds / ref_rounds)  # per query batch: what pooling builds adds up (combine_builds)
     mine_upper, ref_upper = mine_pair[0] is None, ref_pair[0] is None
     bound = improvement_bound(mine_upper, ref_upper)
     return {"comparable": True, "recall": mine_pair[1]["recall"], "reference_recall": ref_pair[1]["recall"],
@@ -154,6 +155,7 @@ def _measured(mine_pair: tuple, ref_pair: tuple, target: float) -> dict:
             "median_ms": float(np.mean(mine_rounds)), "reference_median_ms": float(np.mean(ref_rounds)),
             "latency_upper_bound": mine_upper, "reference_latency_upper_bound": ref_upper,
             "improvement_bound": bound, "median_ratio": ratio.as_dict(), "improvement": gain.as_dict(),
+            "round_log_ratios": [round(float(x), 6) for x in log_ratios],
             "verdict": verdicts.at_least_bound(gain, verdicts.targets()[CLAIM]["low"], bound)}
 
 
@@ -252,7 +254,7 @@ def verdict_records(comparisons: list[dict], judged: dict[str, str], verdict_tar
     comparisons on the second, third ... build of each index (combine_builds)."""
     out = []
     for variant, config in judged.items():
-        records = []
+        records, compared = [], []
         for build in [comparisons, *later_builds]:
             rows = [c for c in build if c["config"] == config]
             if not rows and records:  # this build of the index was not kept: nothing to add
@@ -260,31 +262,70 @@ def verdict_records(comparisons: list[dict], judged: dict[str, str], verdict_tar
             at = next((c for c in rows if c["target"] == verdict_target), None)
             others = "; ".join(_short(c) for c in rows if c["target"] != verdict_target)
             records.append(_verdict(variant, config, at, others, verdict_target))
-        out.append(combine_builds(records))
+            compared.append(at)
+        out.append(combine_builds(records, compared))
     return out
 
 
-def combine_builds(records: list[dict]) -> dict:
-    """One verdict from each build's (build 1 first): the word they all give, else
-    inconclusive, since a rebuild would flip it; the figure is their mean, its interval
-    spanning every build's interval (with two or three builds an interval over builds
-    would be a t with 1-2 degrees of freedom: wider than any claim)."""
+def combine_builds(records: list[dict], compared: list[dict | None]) -> dict:
+    """One verdict from each build's record and comparison (build 1 first). Builds whose
+    per-batch log ratios agree within round noise (F test, p >= BUILDS_ALPHA; round r of
+    every build ran the same query batch) are pooled and judged once: averaging builds
+    shrinks the timing noise that dominates a round. Builds that differ beyond it, or
+    without a figure each, keep the replication rule: the word every build gives, else
+    inconclusive (a rebuild could flip it), the figure spanning every build's interval."""
     first = records[0]
     if len(records) == 1:
         return first
-    words = {r["verdict"] for r in records}
+    each = ", ".join(f"{txt.figure_text(r, short=True)} ({r['verdict']})" for r in records)
+    builds = [{"verdict": r["verdict"], "figure": r["figure"]} for r in records]
+    pooled = _pooled(compared)
+    if pooled is None or pooled[2].builds_p < BUILDS_ALPHA:
+        differ = f"the builds differ beyond round noise (F test p = {pooled[2].builds_p:.2g}); " if pooled else ""
+        return {**first, **_agreement(records, each, differ), "builds": builds}
+    figure, verdict, ci = pooled
+    note = (f"{len(records)} builds of each index, pooled over {ci.rounds} query batches (the builds agree "
+            f"within round noise, F test p = {ci.builds_p:.2g}): the interval covers the batches and timing "
+            f"noise; each build alone: {each}. Build 1: {first['note']}")
+    return {**first, "verdict": verdict, "figure": figure, "note": note, "builds": builds}
+
+
+# Builds whose means differ at this level are not pooled (combine_builds).
+BUILDS_ALPHA = 0.05
+
+
+def _pooled(compared: list[dict | None]) -> tuple[dict, str, stats.CrossedInterval] | None:
+    """The builds' figure judged once (combine_builds), or None when a build has none."""
+    if not all(c and c.get("comparable") and c.get("round_log_ratios") for c in compared):
+        return None
+    series = [c["round_log_ratios"] for c in compared]
+    if len({len(s) for s in series}) != 1 or len(series[0]) < 2:
+        return None
+    ci = stats.builds_by_rounds(np.array(series))
+    gain = verdicts.improvement(stats.Interval(float(np.exp(ci.estimate)), float(np.exp(ci.low)),
+                                               float(np.exp(ci.high)), ci.rounds))
+    kinds = {c.get("improvement_bound") for c in compared}
+    bound = kinds.pop() if len(kinds) == 1 else "none"  # builds bounding it differently bound nothing
+    figure = {**gain.as_dict(), "builds": len(series), "pooled": True, "builds_p": round(ci.builds_p, 4)}
+    if bound:
+        figure["bound"] = bound
+    return figure, verdicts.at_least_bound(gain, verdicts.targets()[CLAIM]["low"], bound), ci
+
+
+def _agreement(records: list[dict], each: str, differ: str) -> dict:
+    """The fallback rule: the word every build gives, the interval spanning theirs."""
+    first, words = records[0], {r["verdict"] for r in records}
     figure = dict(first["figure"])
     figures = [r["figure"] for r in records]
     if all(isinstance(f.get(key), (int, float)) for f in figures for key in ("estimate", "low", "high")):
         figure.update(estimate=float(np.mean([f["estimate"] for f in figures])),
                       low=min(f["low"] for f in figures), high=max(f["high"] for f in figures))
     figure["builds"] = len(records)
-    each = ", ".join(f"{txt.figure_text(r, short=True)} ({r['verdict']})" for r in records)
-    note = (f"{len(records)} builds of each index: {each}; the interval spans every build's"
+    note = (f"{len(records)} builds of each index: {differ}{each}; the interval spans every build's"
             + ("; the builds disagree, so a rebuild could flip the verdict" if len(words) > 1 else "")
             + f". Build 1: {first['note']}")
-    return {**first, "verdict": first["verdict"] if len(words) == 1 else verdicts.INCONCLUSIVE, "figure": figure,
-            "note": note, "builds": [{"verdict": r["verdict"], "figure": r["figure"]} for r in records]}
+    return {"verdict": first["verdict"] if len(words) == 1 else verdicts.INCONCLUSIVE, "figure": figure,
+            "note": note}
 
 
 # why a comparison was not made -> the verdict: measured but nothing to judge by, or not measured

@@ -295,9 +295,13 @@ class Arm:
 
 
 async def interleaved(dsn: str, arms: list[Arm], queries: Queries, batches: list[np.ndarray],
-                      truth: list[Neighbours], k: int, warmup: int = 20) -> dict[tuple[str, str], dict]:
+                      truth: list[Neighbours], k: int, warmup: int = 20,
+                      passes: int = 1) -> dict[tuple[str, str], dict]:
     """Round r runs batch r under every arm, in an order rotating by round, so that
-    machine noise and cache state hit every configuration alike (one client)."""
+    machine noise and cache state hit every configuration alike (one client). With
+    `passes` > 1 the rounds run again (the rotation shifted by one per pass) and round r's
+    figures are the mean over passes: timing noise dominates a round's ratio (about three
+    quarters of its variance, docs/decisions.md), and this averages it where it arises."""
     conns = await runner._connect(dsn, 1)
     main = conns[0]
     try:
@@ -308,8 +312,9 @@ async def interleaved(dsn: str, arms: list[Arm], queries: Queries, batches: list
                                 for i in range(min(warmup, len(queries)))], runner.Cell())
         cells = {arm.key: runner.Cell() for arm in arms}
         found = {arm.key: [None] * len(queries) for arm in arms}
-        for r, batch in enumerate(batches):
-            for arm in arms[r % len(arms):] + arms[:r % len(arms)]:
+        for turn, batch in [(r + p, b) for p in range(passes) for r, b in enumerate(batches)]:
+            turn %= len(arms)
+            for arm in arms[turn:] + arms[:turn]:
                 await set_session([main], arm.setting.gucs)
                 cell = cells[arm.key]
                 t0 = time.perf_counter()
@@ -325,9 +330,18 @@ async def interleaved(dsn: str, arms: list[Arm], queries: Queries, batches: list
         await main.close()
     return {key: {"config": key[0], "setting": key[1], "recall": _mean_recall(found[key], truth, k),
                   "latency": stats.summary(cell.histogram, cell.seconds), "hdr": stats.encode(cell.histogram),
-                  "round_medians_ms": cell.round_medians_ms, "round_means_ms": cell.round_means_ms,
+                  "round_medians_ms": _per_batch(cell.round_medians_ms, len(batches)),
+                  "round_means_ms": _per_batch(cell.round_means_ms, len(batches)), "passes": passes,
                   "errors": cell.errors, "error_samples": cell.error_samples}
             for key, cell in cells.items()}
+
+
+def _per_batch(values: list[float], batches: int) -> list[float]:
+    """Per-round figures of several passes (pass-major) as one mean per query batch; as
+    they are when a batch lost a round to errors (then the rounds no longer pair up)."""
+    if not values or len(values) % batches:
+        return values
+    return np.asarray(values, float).reshape(-1, batches).mean(axis=0).tolist()
 
 
 # ---- filtered search ----------------------------------------------------------------------------------

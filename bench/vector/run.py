@@ -209,7 +209,8 @@ def run(conn: psycopg.Connection, dsn: str, variants: list[Variant], options: Ve
         if len(kept) > 1 and arms:
             note(f"vector: interleaved rounds over {len(arms)} (index, setting) pairs of {', '.join(kept)}")
             t0 = time.perf_counter()
-            interleaved_results = asyncio.run(measure.interleaved(dsn, arms, queries, batches, plain_truth, k))
+            interleaved_results = asyncio.run(measure.interleaved(dsn, arms, queries, batches, plain_truth, k,
+                                                                     passes=catalog.interleave_passes))
             timer.add("interleaved", time.perf_counter() - t0)
             for config in chosen:  # the same index under another name (e.g. the review's rule at 100K rows)
                 first = built.get(config.build_key(scratch.rows))
