@@ -20,6 +20,7 @@ import psycopg
 import pytest
 from pgvector.psycopg import register_vector
 
+from bench.judge import verdicts
 from bench.vector import calibrate as cal
 from seed.config import make_config
 from seed.corpus import QUERY_EVERY, Corpus, docstrings, is_query, text_key
@@ -147,11 +148,19 @@ def test_asking_for_vectors_not_in_the_store_without_the_extra(run_bench, db_dsn
 @pytest.mark.e2e
 @pytest.mark.timeout(600)
 def test_calibrate_compares_real_and_synthetic_on_the_fixture(run_bench, db_dsn, tmp_path):
-    out = tmp_path / "calibration.json"
+    out, run = tmp_path / "calibration.json", tmp_path / "run"
+    shutil.copytree(Path(__file__).parent / "fixtures" / "tiny_run", run)
     result = run_bench("--dsn", db_dsn, "calibrate", "--documents", str(N_DOCS), "--queries", "100",
-                       "--embeddings-dir", str(FIXTURE), "--out", str(out), timeout=300)
+                       "--embeddings-dir", str(FIXTURE), "--out", str(out), "--run-dir", str(run), timeout=400)
     assert result.returncode == 0, result.stderr
     record = json.loads(out.read_text())
+    assert json.loads((run / "results.json").read_text())["calibration"] == record
+    _check_the_verdict_on_each_kind(record, result.stdout)
+    report = run_bench("report", str(run))
+    assert report.returncode == 0, report.stderr
+    page, summary = (run / "report.html").read_text(), (run / "summary.md").read_text()
+    assert "Real vs synthetic embeddings" in page and "The vector verdict on real and synthetic data" in page
+    assert "**Real vs synthetic embeddings**" in summary and record["rests_on"][:60] in summary
     real, default, fitted = record["kinds"]
     assert (real["name"], default["name"], fitted["name"]) == ("real:all-MiniLM-L6-v2", "synthetic",
                                                                "synthetic:fitted")
@@ -164,6 +173,31 @@ def test_calibrate_compares_real_and_synthetic_on_the_fixture(run_bench, db_dsn,
     # the fitted profile is closer to the real neighbourhoods than the default
     assert fitted["nn_cosine_gap"] < default["nn_cosine_gap"], (fitted["geometry"], default["geometry"])
     assert "largest recall gap" in result.stdout and "geometry" in result.stdout
+
+
+def _check_the_verdict_on_each_kind(record: dict, stdout: str) -> None:
+    """Every kind of data judged by bench run vector's own configurations, one row per
+    (variant, synthetic kind), and a sentence on which kind the verdict rests on."""
+    for kind in record["kinds"]:
+        judged = {v["variant"]: v for v in kind["verdict"]["verdicts"]}
+        assert set(judged) == {"review", "hardened"}
+        assert all(v["verdict"] in (verdicts.CONFIRMED, verdicts.REFUTED, verdicts.INCONCLUSIVE)
+                   for v in judged.values()), judged
+        # 3,000 rows: the review's lists = rows/1000 = 3, not the reference's 100: measured
+        assert set(kind["verdict"]["points"]) == {"ivfflat_lists100", "ivfflat_rows_per_1000", "hnsw_m16_efc64"}
+        assert kind["verdict"]["rows"] == N_DOCS and kind["verdict"]["rounds"] == 10
+    rows = record["agreement"]
+    assert [(r["variant"], r["synthetic"]) for r in rows] == [(v, k) for v in ("review", "hardened")
+                                                              for k in ("synthetic", "synthetic:fitted")]
+    for row in rows:
+        assert row["agree"] == (row["real_verdict"] == row["synthetic_verdict"])
+    default_rows = [r for r in rows if r["synthetic"] == "synthetic"]
+    if all(r["agree"] for r in default_rows):
+        assert "is the same word" in record["rests_on"]
+    else:
+        assert "trust the real-data word" in record["rests_on"]
+    assert record["corpus_documents"] == 3000 and "up to 3,000 documents" in record["rests_on"]
+    assert "the vector verdict on real and synthetic data" in stdout
 
 
 @pytest.mark.skipif(not have_extra(), reason="runs the model itself: needs the optional extra real-embeddings "

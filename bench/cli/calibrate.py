@@ -24,11 +24,17 @@ from bench.session import Session
 @click.option("--fit", is_flag=True, help="Also search the fitted profile's parameters (minutes).")
 @click.option("--embeddings-dir", type=click.Path(file_okay=False), envvar="BENCH_EMBEDDINGS_DIR",
               help="Store of real embeddings (or BENCH_EMBEDDINGS_DIR). Default: DATA_DIR/embeddings")
+@click.option("--verdict/--no-verdict", default=True, show_default=True,
+              help="Also judge the vector claim on each kind of data, as bench run vector does.")
 @click.option("--out", "out_file", type=click.Path(dir_okay=False),
               help="Where to write the figures (JSON). Default: REPORTS_DIR/calibration-<time>.json")
+@click.option("--run-dir", type=click.Path(file_okay=False, exists=True),
+              help="Also add the figures to this run as its calibration section (shown by bench report).")
 @click.pass_obj
-def calibrate_cmd(session: Session, documents, queries, seed_value, generators, fit, embeddings_dir, out_file) -> None:
-    """Compare real and synthetic embeddings: recall and latency sweeps, geometry."""
+def calibrate_cmd(session: Session, documents, queries, seed_value, generators, fit, embeddings_dir, verdict,
+                  out_file, run_dir) -> None:
+    """Compare real and synthetic embeddings: recall and latency sweeps, geometry, and the
+    vector verdict on each."""
     from bench.core import config as settings
     from bench.vector import calibrate as cal
     from seed.config import make_config
@@ -53,6 +59,11 @@ def calibrate_cmd(session: Session, documents, queries, seed_value, generators, 
                 results.append(cal.measure(conn, data, tick))
         for r in results[1:]:
             r.update(cal.gaps(results[0]["points"], results[0]["geometry"], r["points"], r["geometry"]))
+        if verdict:
+            for data, r in zip(kinds, results):
+                session.err.print(f"calibrate: the vector verdict on {data.name} (one build of each judged index)",
+                                  highlight=False)
+                r["verdict"] = cal.verdict(conn, data)
         fitted = None
         if fit:
             config = make_config("small", [f"documents={documents}", f"query_vectors={queries}"], seed=seed_value,
@@ -60,15 +71,53 @@ def calibrate_cmd(session: Session, documents, queries, seed_value, generators, 
             fitted = cal.fit(conn, results[0], config, queries, FIT_GRID, FITTED,
                              progress=lambda line: session.err.print(line, highlight=False, soft_wrap=True))
     record = {"documents": documents, "queries": queries, "seed": seed_value, "embedded": embedded,
-              "fitted_profile": FITTED.as_dict(), "kinds": results, "fit": fitted}
+              "corpus_documents": store_documents(store), "fitted_profile": FITTED.as_dict(), "kinds": results,
+              "fit": fitted}
+    if verdict:
+        record["agreement"] = cal.agreement(results)
+        record["rests_on"] = cal.rests_on(record)
     out.write_text(json.dumps(record, indent=1))
+    if run_dir:
+        from bench.judge import results as run_results
+
+        run_results.add_section(Path(run_dir), "calibration", record, [])
     show(session, results)
+    if verdict:
+        show_agreement(session, record)
     if fitted:
         best = fitted[0]
         session.out.print(f"fit: best profile {best['profile']}: max recall gap {best['max_recall_gap']:.3f}, "
                           f"NN cosine gap {best['nn_cosine_gap']:.3f}, goal {'met' if best['meets_goal'] else 'not met'}",
                           soft_wrap=True, highlight=False)
     session.out.print(f"results: {out}", soft_wrap=True)
+
+
+def store_documents(store) -> int | None:
+    """Documents in the store's corpus: real data exists up to this size."""
+    from seed.corpus import Corpus
+
+    try:
+        return len(Corpus.load(store.directory).split()[0])
+    except (OSError, ValueError):
+        return None
+
+
+def show_agreement(session: Session, record: dict) -> None:
+    from bench.judge import text as txt
+
+    table = Table(title=f"the vector verdict on real and synthetic data, {record['documents']:,} documents")
+    for column in ("variant", "real", "synthetic kind", "synthetic", "same word"):
+        table.add_column(column)
+    for row in record["agreement"]:
+        real, synthetic = (f"{row[f'{side}_verdict']} {txt.figure_text(_as_verdict(row, side), short=True)}"
+                           for side in ("real", "synthetic"))
+        table.add_row(row["variant"], real, row["synthetic"], synthetic, "yes" if row["agree"] else "NO")
+    session.out.print(table)
+    session.out.print(record["rests_on"], soft_wrap=True, highlight=False)
+
+
+def _as_verdict(row: dict, side: str) -> dict:
+    return {"claim": "vector_speedup", "verdict": row[f"{side}_verdict"], "figure": row[f"{side}_figure"]}
 
 
 # Around the fitted profile (docs/decisions.md): the loners' spread trades IVFFlat's tail

@@ -14,7 +14,7 @@ from pathlib import Path
 from bench.core import environment
 from bench.judge import text as txt
 from bench.judge import verdicts
-from bench.report import balance, charts_tables, charts_throughput, style
+from bench.report import balance, calibration, charts_tables, charts_throughput, style
 from bench.report import data as d
 from bench.report.charts import finding_state
 from bench.report.charts_capacity import tables as capacity_tables
@@ -29,6 +29,7 @@ SECTIONS = (  # (results key, heading); charts go to the section they need
     ("storage", "Storage"),
     ("security", "Security"),
     ("capacity", "Capacity: growth with rows, projected to full"),
+    ("calibration", "Real vs synthetic embeddings"),
 )
 
 CSS = """
@@ -419,9 +420,15 @@ def capacity_body(data: dict) -> str:
                    + (record_table(rows) if rows else "") for title, rows, note in capacity_tables(data["capacity"]))
 
 
+def calibration_body(data: dict) -> str:
+    """bench calibrate: the vector verdict on real and synthetic data, recall, geometry."""
+    return "".join(f"<h3>{esc(title)}</h3>{record_table(rows)}" + (f'<p class="note">{esc(note)}</p>' if note else "")
+                   for title, rows, note in calibration.tables(data["calibration"]))
+
+
 SECTION_BODIES = {"latency": latency_body, "vector": records_body("vector"), "load": records_body("load"),
                   "storage": storage_body, "security": security_body, "throughput": throughput_body,
-                  "capacity": capacity_body}
+                  "capacity": capacity_body, "calibration": calibration_body}
 
 
 def environment_section(data: dict) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bench.judge import text as txt
-from bench.report import balance, charts_capacity, charts_throughput
+from bench.report import balance, calibration, charts_capacity, charts_throughput
 from bench.report import data as d
 from bench.report.md import escape as md_escape
 from bench.report.md import table as md_table
@@ -25,6 +25,7 @@ def markdown(data: dict) -> str:
         lines += ["", *key]
     lines += throughput_lines(data)
     lines += capacity_lines(data)
+    lines += calibration.lines(data)
     lines += ["", "_Confirmed only when the whole 95% interval meets the claim. Full report: `report.html` in the "
                   "run directory._"]
     return "\n".join(lines) + "\n"

@@ -169,7 +169,7 @@ def run(conn: psycopg.Connection, dsn: str, variants: list[Variant], options: Ve
                     measure.drop_index(conn, config)
 
         # ---- later builds of the compared indexes: HNSW's random levels and IVFFlat's k-means
-        # sample make every build a little different, and the verdict must hold for each
+        # sample make every build a little different (matched.combine_builds pools or checks them)
         replica_of: dict[str, tuple[str, int]] = {}  # replica name -> (configuration, build number)
         if reference in kept:
             for build in range(2, _builds(options, catalog) + 1):
