@@ -269,6 +269,12 @@ def rests_on(record: dict) -> str:
     """Which kind of data the vector verdict rests on, and why, from what was measured:
     `bench run vector` runs on the seeded (synthetic) data at its scale; real data exists
     only up to the corpus' size."""
+    return _rests_on(record) + (f" Each verdict here rests on one build of each index, its settings swept one after "
+                                f"another (bench run vector interleaves them): intervals over {VERDICT_ROUNDS} query "
+                                f"batches only.")
+
+
+def _rests_on(record: dict) -> str:
     n, corpus = record["documents"], record.get("corpus_documents")
     real_kind, kinds = record["kinds"][0], {k["name"]: k for k in record["kinds"][1:]}
     default = kinds.get("synthetic") or record["kinds"][1]
