@@ -270,6 +270,30 @@ def test_builds_that_agree_within_noise_are_pooled_and_judged_once():
     assert "pooled over 10 query batches" in verdict["note"]
 
 
+def test_three_builds_that_differ_are_judged_by_an_interval_over_builds():
+    """From 3 builds on, builds that differ beyond noise are judged by a t interval over
+    their means (2 degrees of freedom here), not by every build's own word."""
+    verdict = _builds(1.0, 1.2, 1.1)  # about +70%, +64%, +68%: rounds 3% apart, builds 10% apart
+    figure = verdict["figure"]
+    assert figure["over_builds"] and figure["builds"] == 3 and "pooled" not in figure
+    means = [1 - b["figure"]["estimate"] for b in verdict["builds"]]
+    assert min(means) < 1 - figure["estimate"] < max(means)
+    assert "t over the builds' means (2 degrees of freedom)" in verdict["note"]
+    assert verdict["verdict"] == verdicts.CONFIRMED  # the whole interval over builds clears 40%
+
+
+def test_seven_builds_as_spread_as_measured_give_the_same_word_where_two_cannot():
+    """Builds spread as measured at recall 0.95 (sd about 6.5 points around +29%, 11 points
+    short of 40%): 7 builds refute the claim in most simulated experiments, while the 2-build
+    default is inconclusive whenever its builds differ."""
+    rng = np.random.default_rng(11)
+    words = []
+    for _ in range(40):
+        gains = rng.normal(0.29, 0.065, 7)
+        words.append(_builds(*(3.4 * (1 - g) for g in gains))["verdict"])
+    assert words.count(verdicts.REFUTED) >= 34, words
+
+
 def test_pooled_interval_covers_the_build_mean_in_95_percent_when_builds_share_it():
     """The pooled interval's coverage at the variance components measured at recall 0.95
     (6 builds, small scale: builds 0, query batches 0.0069, residual timing noise 0.0246 in

@@ -71,7 +71,7 @@ def run_means(values, runs) -> np.ndarray:
     return np.array([values[runs == r].mean() for r in sorted(set(runs.tolist()))])
 
 
-def _t_interval(values: np.ndarray) -> tuple[float, float, float]:
+def t_interval(values: np.ndarray) -> tuple[float, float, float]:
     """Mean and 95% t interval of independent values (n >= 2)."""
     from scipy.stats import t
 
@@ -90,7 +90,7 @@ def ratio_over_runs(numerator, denominator, runs) -> Interval:
     if count < 2:
         return bootstrap_ratio(numerator, denominator)
     logs = np.log(run_means(numerator, runs) / run_means(denominator, runs))
-    mean, low, high = _t_interval(logs)
+    mean, low, high = t_interval(logs)
     return Interval(float(np.exp(mean)), float(np.exp(low)), float(np.exp(high)), len(numerator), count)
 
 
@@ -100,7 +100,7 @@ def mean_over_runs(values, runs) -> Interval:
     count = len(set(runs))
     if count < 2:
         return bootstrap_mean(values)
-    mean, low, high = _t_interval(run_means(values, runs))
+    mean, low, high = t_interval(run_means(values, runs))
     return Interval(float(np.asarray(values, float).mean()), low, high, len(values), count)
 
 
@@ -125,7 +125,7 @@ def builds_by_rounds(values: np.ndarray) -> CrossedInterval:
     y = np.asarray(values, float)
     b, r = y.shape
     grand, build_means, round_means = y.mean(), y.mean(axis=1), y.mean(axis=0)
-    _, low, high = _t_interval(round_means)
+    _, low, high = t_interval(round_means)
     residual = y - build_means[:, None] - round_means[None, :] + grand
     ms_builds = r * float(((build_means - grand) ** 2).sum()) / (b - 1)
     ms_error = float((residual ** 2).sum()) / ((b - 1) * (r - 1))

@@ -271,19 +271,29 @@ def combine_builds(records: list[dict], compared: list[dict | None]) -> dict:
     """One verdict from each build's record and comparison (build 1 first). Builds whose
     per-batch log ratios agree within round noise (F test, p >= BUILDS_ALPHA; round r of
     every build ran the same query batch) are pooled and judged once: averaging builds
-    shrinks the timing noise that dominates a round. Builds that differ beyond it, or
-    without a figure each, keep the replication rule: the word every build gives, else
-    inconclusive (a rebuild could flip it), the figure spanning every build's interval."""
+    shrinks the timing noise that dominates a round. Builds that differ beyond it are
+    judged by a t interval over their means when there are at least
+    MIN_BUILDS_FOR_INTERVAL; fewer, or builds without a figure each, keep the replication
+    rule: the word every build gives, else inconclusive (a rebuild could flip it), the
+    figure spanning every build's interval."""
     first = records[0]
     if len(records) == 1:
         return first
     each = ", ".join(f"{txt.figure_text(r, short=True)} ({r['verdict']})" for r in records)
     builds = [{"verdict": r["verdict"], "figure": r["figure"]} for r in records]
     pooled = _pooled(compared)
-    if pooled is None or pooled[2].builds_p < BUILDS_ALPHA:
-        differ = f"the builds differ beyond round noise (F test p = {pooled[2].builds_p:.2g}); " if pooled else ""
-        return {**first, **_agreement(records, each, differ), "builds": builds}
+    if pooled is None:
+        return {**first, **_agreement(records, each, ""), "builds": builds}
     figure, verdict, ci = pooled
+    if ci.builds_p < BUILDS_ALPHA:
+        differ = f"the builds differ beyond round noise (F test p = {ci.builds_p:.2g}); "
+        if len(records) < MIN_BUILDS_FOR_INTERVAL:
+            return {**first, **_agreement(records, each, differ), "builds": builds}
+        figure, verdict = _over_builds(compared)
+        note = (f"{len(records)} builds of each index: {differ}the interval is a t over the builds' means "
+                f"({len(records) - 1} degrees of freedom): it covers the spread between builds; each build alone: "
+                f"{each}. Build 1: {first['note']}")
+        return {**first, "verdict": verdict, "figure": figure, "note": note, "builds": builds}
     note = (f"{len(records)} builds of each index, pooled over {ci.rounds} query batches (the builds agree "
             f"within round noise, F test p = {ci.builds_p:.2g}): the interval covers the batches and timing "
             f"noise; each build alone: {each}. Build 1: {first['note']}")
@@ -292,6 +302,25 @@ def combine_builds(records: list[dict], compared: list[dict | None]) -> dict:
 
 # Builds whose means differ at this level are not pooled (combine_builds).
 BUILDS_ALPHA = 0.05
+# Builds that differ are judged by a t interval over their means from this many on; with
+# 2 it has 1 degree of freedom (t = 12.7), so two builds must each give the word instead.
+MIN_BUILDS_FOR_INTERVAL = 3
+
+
+def _over_builds(compared: list[dict]) -> tuple[dict, str]:
+    """Builds that differ: the figure and verdict from a t interval over the builds' mean
+    log ratios (each build one sample of the build-to-build spread)."""
+    means = np.array([np.mean(c["round_log_ratios"]) for c in compared])
+    estimate, low, high = stats.t_interval(means)
+    rounds = len(compared[0]["round_log_ratios"])
+    gain = verdicts.improvement(stats.Interval(float(np.exp(estimate)), float(np.exp(low)), float(np.exp(high)),
+                                               rounds))
+    kinds = {c.get("improvement_bound") for c in compared}
+    bound = kinds.pop() if len(kinds) == 1 else "none"
+    figure = {**gain.as_dict(), "builds": len(means), "over_builds": True}
+    if bound:
+        figure["bound"] = bound
+    return figure, verdicts.at_least_bound(gain, verdicts.targets()[CLAIM]["low"], bound)
 
 
 def _pooled(compared: list[dict | None]) -> tuple[dict, str, stats.CrossedInterval] | None:
