@@ -29,7 +29,8 @@ ROOT = Path(__file__).resolve().parent.parent
 FIXTURE = ROOT / "tests" / "fixtures" / "tiny_run" / "results.json"
 ANCHOR = "2026-11-01"  # the dataset's 'today': the same rows on every run of this script
 
-LOAD_ENV = {"BENCH_LOAD_STEPS": "2,4", "BENCH_LOAD_STEP_SECONDS": "3", "BENCH_LOAD_WARMUP_SECONDS": "1"}
+LOAD_ENV = {"BENCH_LOAD_STEPS": "2,4", "BENCH_LOAD_STEP_SECONDS": "3", "BENCH_LOAD_WARMUP_SECONDS": "1",
+            "BENCH_LOAD_STEP_EXTEND_SECONDS": "0"}
 BENCHMARKS = (  # (name, flags): few rounds, but the 5 a verdict needs (targets.toml min_rounds)
     ("security", ()),
     ("vector", ("--queries", "20", "--rounds", "5", "--clients", "2", "--filtered-queries", "4")),

@@ -280,6 +280,24 @@ def test_the_p95_interval_comes_from_the_order_statistics_of_the_hdr_histogram()
     assert steps.p95_interval(stats.new_histogram())["p95_ms"] is None
 
 
+@pytest.mark.parametrize("counts, undecided", [
+    ({50: 99, 150: 1}, True),  # 100 requests: the upper bound is the slowest, over the SLO
+    ({50: 295, 150: 5}, False),  # 300: the upper bound's rank falls below the 5 slow ones: held
+    ({50: 280, 150: 20}, True),  # 300 with 6.7% slow: p95 may well be 150, and may be 50
+    ({150: 100}, False),  # breached whatever the count
+    ({50: 50}, True),  # 50 requests cannot bound p95 above
+])
+def test_a_window_stays_open_exactly_while_its_step_would_be_judged_undecided(counts, undecided):
+    """The live check that keeps a window open (Locust's counts) and the judgement of the
+    step (HDR histograms of the same requests) agree, so an extension ends with a decision."""
+    assert steps.straddles(counts, SLO) is undecided
+    values = [v for v, n in counts.items() for _ in range(n)]
+    interval = steps.p95_interval(hdr_of(values))
+    judged = step(5, interval["p95_ms"], requests=len(values),
+                  interval=(interval["low_ms"], interval["high_ms"]))["judgement"]
+    assert (judged["state"] == steps.UNDECIDED) is undecided
+
+
 def test_the_p95_interval_covers_the_true_p95_at_least_95_percent_of_the_time():
     rng = np.random.default_rng(11)
     truth = np.log(20.0) + 0.8 * 1.6448536  # p95 of lognormal(log 20, 0.8), in log ms

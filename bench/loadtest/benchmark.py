@@ -144,6 +144,7 @@ class Load:
         folder = run.directory / "locust"
         config = {"steps": list(values["steps"]), "step_seconds": values["step_seconds"],
                   "step_requests": values["step_requests"], "step_max_seconds": values["step_max_seconds"],
+                  "step_extend_seconds": values["step_extend_seconds"],
                   "warmup_seconds": values["warmup_seconds"], "think_seconds": list(values["think"]),
                   "seed": values["seed"], "workers": workers, "remote_workers": options.remote_workers,
                   "pool_size_per_process": values["pool_size"], "pool_timeout_s": values["pool_timeout"],
@@ -152,7 +153,8 @@ class Load:
         server_pool = options.pooler_pool_size or values["pool_size"] * processes
         run.session.note(f"load: {len(run.variants)} variant(s), steps {','.join(map(str, values['steps']))} users, "
                          f"{values['warmup_seconds']:g} s warm-up + {values['step_seconds']:g} s per step "
-                         f"(up to {values['step_max_seconds']:g} s until {values['step_requests']} requests), "
+                         f"(up to {values['step_max_seconds']:g} s until {values['step_requests']} requests, "
+                         f"{values['step_extend_seconds']:g} s more while p95 straddles the SLO), "
                          f"{workers or 'no'} worker process(es), pool {values['pool_size']} per process"
                          + (f"; each variant direct, then through {_pooler_label(options, server_pool)}"
                             if pooled else ""))

@@ -134,7 +134,8 @@ def time_budget(values: dict) -> float:
     """Seconds one variant's run may take before its processes are stopped: the plan,
     a second of shape ticks per step, startup and a grace period."""
     planned = stepping.planned_seconds(values["steps"], values["step_seconds"], values["warmup_seconds"],
-                                       values.get("step_max_seconds") or 0.0)
+                                       (values.get("step_max_seconds") or 0.0)
+                                       + (values.get("step_extend_seconds") or 0.0))
     return planned + 2.0 * len(values["steps"]) + STARTUP_SECONDS + GRACE_SECONDS
 
 

@@ -150,6 +150,9 @@ OPTIONS = (
            "--step-max-seconds): fewer than 72 cannot bound a p95 at all."),
     Option("step_max_seconds", "BENCH_LOAD_STEP_MAX_SECONDS", 20.0, positive_seconds,
            "The longest a step's window stays open waiting for --step-requests."),
+    Option("step_extend_seconds", "BENCH_LOAD_STEP_EXTEND_SECONDS", 20.0, seconds,
+           "Seconds a step's window may stay open past --step-max-seconds while its p95 interval still "
+           "straddles the SLO (more requests decide it); 0: never."),
     Option("warmup_seconds", "BENCH_LOAD_WARMUP_SECONDS", 2.0, seconds,
            "Unmeasured seconds at the start of each step (ramp to its users, then settle)."),
     Option("client_cpus", "BENCH_LOAD_CLIENT_CPUS", None, cpu_list,

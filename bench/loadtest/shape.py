@@ -399,14 +399,26 @@ class StepLoadShape(LoadTestShape):
         elif client.Runtime.instance is not None:
             client.Runtime.instance.open_window(self.number)
         self.w_began = time.perf_counter()
+        self.extended_from = None  # seconds into the window when it was kept open for an undecided p95
 
     def _window_open(self, elapsed: float) -> bool:
         """Open for step_seconds, then until step_requests requests (a p95 bound needs them:
-        at 5 users with a second of think time, 4 s give about 20) or step_max_seconds."""
+        at 5 users with a second of think time, 4 s give about 20) or step_max_seconds;
+        then up to step_extend_seconds more while the live p95 interval straddles the SLO
+        (a step near it is decided by more requests, not left undecided)."""
         if elapsed < self.values["step_seconds"]:
             return True
         counted = self.runner.stats.total.num_requests - self.before[None][0]
-        return counted < self.values["step_requests"] and elapsed < self.values["step_max_seconds"]
+        if counted < self.values["step_requests"] and elapsed < self.values["step_max_seconds"]:
+            return True
+        if elapsed >= self.values["step_max_seconds"] + self.values["step_extend_seconds"]:
+            return False
+        live = diff_response_time_dicts(self.runner.stats.total.response_times, self.before[None][2])
+        if not steps.straddles(live, self.slo):
+            return False
+        if self.extended_from is None:
+            self.extended_from = elapsed
+        return True
 
     def _close_window(self) -> None:
         self.w_seconds = time.perf_counter() - self.w_began
@@ -453,6 +465,7 @@ class StepLoadShape(LoadTestShape):
         record = {
             "variant": self.variant, "step": len(self.records) + 1, "users": users,
             "users_running": self.runner.user_count, "seconds": round(seconds, 3),
+            "extended_s": round(seconds - self.extended_from, 3) if self.extended_from is not None else 0.0,
             # every request completed inside the window, from the load processes' HDR histograms
             "requests": outcomes, "failures": failures, "rps": outcomes / seconds if seconds else None,
             "p50_ms": _ms(window.response, 50), "p95_ms": interval["p95_ms"], "p99_ms": _ms(window.response, 99),

@@ -18,6 +18,12 @@ last held one leave the capacity a range. The verdict works on those bounds, so 
 that depends on an untested upper bound or an undecided step is inconclusive, and so is
 any ratio over a baseline that held no step (latency-bound, not a capacity ratio).
 
+Window: a step measures for step_seconds, then until step_requests requests or
+step_max_seconds, then up to step_extend_seconds more while the p95 interval of Locust's
+live counts straddles the SLO (straddles()): a step near the SLO gets the requests that
+decide it. Looking twice makes a wrong decision a little likelier than 2.5% per side;
+the step is still judged once, on every request of its window.
+
 Stop rule: a ramp stops after a clear breach (p95's lower bound >= CLEAR_FACTOR x SLO,
 failures >= CLEAR_FACTOR x the limit, no request completed, the users never all started,
 a saturated load generator) or after two steps in a row over the SLO (their figures,
@@ -90,6 +96,25 @@ def p95_interval(histogram, confidence: float = CONFIDENCE) -> dict:
             # the bucket's lowest value for the lower bound, its highest for the upper (HDR keeps 3 digits)
             "low_ms": histogram.get_lowest_equivalent_value(at_rank(low)) / 1000 if low else None,
             "high_ms": at_rank(high) / 1000 if high else None, "confidence": confidence, "ranks": [low, high]}
+
+
+def straddles(counts: dict[int, int], limit: Slo, confidence: float = CONFIDENCE) -> bool:
+    """Whether requests whose response times (ms) are counted in `counts` (value: count,
+    as Locust's live statistics keep them, rounded) leave the p95's interval across the
+    SLO, or cannot bound it above: the step is still undecided. Read while a window is
+    open, to keep it open; the step itself is judged on the HDR histograms (judge())."""
+    n = sum(counts.values())
+    low, high = quantile_ranks(n, 0.95, confidence)
+    if high is None:
+        return True
+    below, running = [], 0
+    for value in sorted(counts):
+        running += counts[value]
+        below.append((running, value))
+
+    def at_rank(rank: int) -> int:
+        return next(value for cumulative, value in below if cumulative >= rank)
+    return (low is None or at_rank(low) < limit.p95_ms) and at_rank(high) >= limit.p95_ms
 
 
 HELD, BREACH, UNDECIDED = "held", "breach", "undecided"
