@@ -287,6 +287,8 @@ def test_a_step_window_stays_open_until_it_has_enough_requests_to_bound_p95(load
     assert few["users"] == 2 and few["requests"] < 30 and 8 <= few["seconds"] < 10  # closed at max + extension
     assert few["judgement"]["state"] == steps.UNDECIDED and 2.5 <= few["extended_s"] <= few["seconds"] - 5
     assert many["users"] == 40 and many["requests"] >= 30 and many["seconds"] < 5  # closed once decided
+    assert few["live_p95_interval"]["high_ms"] is None  # what kept it open: too few requests to bound p95
     assert many["judgement"]["state"] != steps.UNDECIDED
+    assert not steps.straddles(many["live_p95_interval"], steps.slo())  # what closed it
     assert section["config"]["step_requests"] == 30 and section["config"]["step_max_seconds"] == 5
     assert section["config"]["step_extend_seconds"] == 3

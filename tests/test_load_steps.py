@@ -290,7 +290,7 @@ def test_the_p95_interval_comes_from_the_order_statistics_of_the_hdr_histogram()
 def test_a_window_stays_open_exactly_while_its_step_would_be_judged_undecided(counts, undecided):
     """The live check that keeps a window open (Locust's counts) and the judgement of the
     step (HDR histograms of the same requests) agree, so an extension ends with a decision."""
-    assert steps.straddles(counts, SLO) is undecided
+    assert steps.straddles(steps.live_interval(counts), SLO) is undecided
     values = [v for v, n in counts.items() for _ in range(n)]
     interval = steps.p95_interval(hdr_of(values))
     judged = step(5, interval["p95_ms"], requests=len(values),

@@ -400,6 +400,7 @@ class StepLoadShape(LoadTestShape):
             client.Runtime.instance.open_window(self.number)
         self.w_began = time.perf_counter()
         self.extended_from = None  # seconds into the window when it was kept open for an undecided p95
+        self.live = None  # the p95 interval of Locust's live counts when the window was last checked
 
     def _window_open(self, elapsed: float) -> bool:
         """Open for step_seconds, then until step_requests requests (a p95 bound needs them:
@@ -414,7 +415,8 @@ class StepLoadShape(LoadTestShape):
         if elapsed >= self.values["step_max_seconds"] + self.values["step_extend_seconds"]:
             return False
         live = diff_response_time_dicts(self.runner.stats.total.response_times, self.before[None][2])
-        if not steps.straddles(live, self.slo):
+        self.live = steps.live_interval(live)
+        if not steps.straddles(self.live, self.slo):
             return False
         if self.extended_from is None:
             self.extended_from = elapsed
@@ -466,6 +468,7 @@ class StepLoadShape(LoadTestShape):
             "variant": self.variant, "step": len(self.records) + 1, "users": users,
             "users_running": self.runner.user_count, "seconds": round(seconds, 3),
             "extended_s": round(seconds - self.extended_from, 3) if self.extended_from is not None else 0.0,
+            "live_p95_interval": self.live,
             # every request completed inside the window, from the load processes' HDR histograms
             "requests": outcomes, "failures": failures, "rps": outcomes / seconds if seconds else None,
             "p50_ms": _ms(window.response, 50), "p95_ms": interval["p95_ms"], "p99_ms": _ms(window.response, 99),

@@ -20,7 +20,7 @@ any ratio over a baseline that held no step (latency-bound, not a capacity ratio
 
 Window: a step measures for step_seconds, then until step_requests requests or
 step_max_seconds, then up to step_extend_seconds more while the p95 interval of Locust's
-live counts straddles the SLO (straddles()): a step near the SLO gets the requests that
+live counts straddles the SLO (live_interval(), straddles()): a step near the SLO gets the requests that
 decide it. Looking twice makes a wrong decision a little likelier than 2.5% per side;
 the step is still judged once, on every request of its window.
 
@@ -98,23 +98,28 @@ def p95_interval(histogram, confidence: float = CONFIDENCE) -> dict:
             "high_ms": at_rank(high) / 1000 if high else None, "confidence": confidence, "ranks": [low, high]}
 
 
-def straddles(counts: dict[int, int], limit: Slo, confidence: float = CONFIDENCE) -> bool:
-    """Whether requests whose response times (ms) are counted in `counts` (value: count,
-    as Locust's live statistics keep them, rounded) leave the p95's interval across the
-    SLO, or cannot bound it above: the step is still undecided. Read while a window is
-    open, to keep it open; the step itself is judged on the HDR histograms (judge())."""
+def live_interval(counts: dict[int, int], confidence: float = CONFIDENCE) -> dict:
+    """The p95 interval of requests whose response times (ms) are counted in `counts`
+    (value: count, as Locust's live statistics keep them, rounded): the same order
+    statistics as p95_interval(); None on a side too few requests can bound."""
     n = sum(counts.values())
     low, high = quantile_ranks(n, 0.95, confidence)
-    if high is None:
-        return True
-    below, running = [], 0
+    cumulative, running = [], 0
     for value in sorted(counts):
         running += counts[value]
-        below.append((running, value))
+        cumulative.append((running, value))
 
-    def at_rank(rank: int) -> int:
-        return next(value for cumulative, value in below if cumulative >= rank)
-    return (low is None or at_rank(low) < limit.p95_ms) and at_rank(high) >= limit.p95_ms
+    def at_rank(rank: int | None) -> float | None:
+        return None if rank is None else float(next(value for total, value in cumulative if total >= rank))
+    return {"requests": n, "low_ms": at_rank(low), "high_ms": at_rank(high)}
+
+
+def straddles(interval: dict, limit: Slo) -> bool:
+    """Whether a live_interval() leaves the p95 across the SLO, or cannot bound it above:
+    the step would be undecided. Read while a window is open, to keep it open; the step
+    itself is judged on the HDR histograms of every request (judge())."""
+    low, high = interval["low_ms"], interval["high_ms"]
+    return high is None or ((low is None or low < limit.p95_ms) and high >= limit.p95_ms)
 
 
 HELD, BREACH, UNDECIDED = "held", "breach", "undecided"
