@@ -112,7 +112,7 @@ def _count(items: list[s.Item]) -> str:
     counts = {status: sum(1 for i in items if i.status == status)
               for status in (s.REGRESSION, s.IMPROVEMENT, s.UNDECIDABLE, s.CHANGED, s.GONE, s.NEW)}
     words = {s.REGRESSION: "regressions", s.IMPROVEMENT: "improvements", s.UNDECIDABLE: "undecidable",
-             s.CHANGED: "changed without a noise estimate", s.GONE: "gone", s.NEW: "new"}
+             s.CHANGED: "changed (not gated: no noise estimate covers a rerun)", s.GONE: "gone", s.NEW: "new"}
     parts = [f"{n} {words[status][:-1] if n == 1 and words[status].endswith('s') else words[status]}"
              for status, n in counts.items() if n]
     return ", ".join(parts) or f"no change beyond the threshold ({len(items)} figure{'' if len(items) == 1 else 's'})"
