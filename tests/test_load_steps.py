@@ -285,6 +285,7 @@ def test_the_p95_interval_comes_from_the_order_statistics_of_the_hdr_histogram()
     ({50: 295, 150: 5}, False),  # 300: the upper bound's rank falls below the 5 slow ones: held
     ({50: 280, 150: 20}, True),  # 300 with 6.7% slow: p95 may well be 150, and may be 50
     ({150: 100}, False),  # breached whatever the count
+    ({150: 50}, False),  # breached too: the lower bound needs no more requests
     ({50: 50}, True),  # 50 requests cannot bound p95 above
 ])
 def test_a_window_stays_open_exactly_while_its_step_would_be_judged_undecided(counts, undecided):

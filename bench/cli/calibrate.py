@@ -103,21 +103,16 @@ def store_documents(store) -> int | None:
 
 
 def show_agreement(session: Session, record: dict) -> None:
-    from bench.judge import text as txt
+    from bench.report.calibration import verdict_rows
 
     table = Table(title=f"the vector verdict on real and synthetic data, {record['documents']:,} documents")
-    for column in ("variant", "real", "synthetic kind", "synthetic", "same word"):
+    rows = verdict_rows(record)
+    for column in rows[0] if rows else ():
         table.add_column(column)
-    for row in record["agreement"]:
-        real, synthetic = (f"{row[f'{side}_verdict']} {txt.figure_text(_as_verdict(row, side), short=True)}"
-                           for side in ("real", "synthetic"))
-        table.add_row(row["variant"], real, row["synthetic"], synthetic, "yes" if row["agree"] else "NO")
+    for row in rows:
+        table.add_row(*row.values())
     session.out.print(table)
     session.out.print(record["rests_on"], soft_wrap=True, highlight=False)
-
-
-def _as_verdict(row: dict, side: str) -> dict:
-    return {"claim": "vector_speedup", "verdict": row[f"{side}_verdict"], "figure": row[f"{side}_figure"]}
 
 
 # Around the fitted profile (docs/decisions.md): the loners' spread trades IVFFlat's tail

@@ -115,14 +115,21 @@ def live_interval(counts: dict[int, int], confidence: float = CONFIDENCE) -> dic
 
 
 def straddles(interval: dict, limit: Slo) -> bool:
-    """Whether a live_interval() leaves the p95 across the SLO, or cannot bound it above:
-    the step would be undecided. Read while a window is open, to keep it open; the step
-    itself is judged on the HDR histograms of every request (judge())."""
-    low, high = interval["low_ms"], interval["high_ms"]
-    return high is None or ((low is None or low < limit.p95_ms) and high >= limit.p95_ms)
+    """Whether a live_interval() leaves the step undecided by its p95 (p95_state()). Read
+    while a window is open, to keep it open; the step itself is judged on the HDR
+    histograms of every request (judge())."""
+    return p95_state(interval["low_ms"], interval["high_ms"], limit) == UNDECIDED
 
 
 HELD, BREACH, UNDECIDED = "held", "breach", "undecided"
+
+
+def p95_state(low: float | None, high: float | None, limit: Slo) -> str:
+    """A p95 interval against the SLO: a breach when its lower bound is at or above it,
+    undecided when its upper bound is too (or unknown), else held."""
+    if low is not None and low >= limit.p95_ms:
+        return BREACH
+    return UNDECIDED if high is None or high >= limit.p95_ms else HELD
 
 
 def judge(step: dict, limit: Slo) -> dict:
@@ -140,12 +147,13 @@ def judge(step: dict, limit: Slo) -> dict:
         interval = step.get("p95_interval") or {"low_ms": p95, "high_ms": p95}  # without one: the figure itself
         low, high = interval["low_ms"], interval["high_ms"]
         text = f"p95 {p95:.0f} ms [{_ms_text(low)}, {_ms_text(high)}]"
-        if low is not None and low >= limit.p95_ms:
+        by_p95 = p95_state(low, high, limit)
+        if by_p95 == BREACH:
             breach.append(f"{text} >= {limit.p95_ms:g} ms")
             clear |= low >= CLEAR_FACTOR * limit.p95_ms
-        elif high is None:
+        elif by_p95 == UNDECIDED and high is None:
             undecided.append(f"{text}: {requests} requests cannot bound p95 below {limit.p95_ms:g} ms")
-        elif high >= limit.p95_ms:
+        elif by_p95 == UNDECIDED:
             undecided.append(f"{text} straddles {limit.p95_ms:g} ms")
     ratio = step.get("failure_ratio") or 0.0
     if ratio >= limit.max_failure_ratio:

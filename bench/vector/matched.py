@@ -315,9 +315,15 @@ def _over_builds(compared: list[dict]) -> tuple[dict, str]:
     rounds = len(compared[0]["round_log_ratios"])
     gain = verdicts.improvement(stats.Interval(float(np.exp(estimate)), float(np.exp(low)), float(np.exp(high)),
                                                rounds))
+    return _judged(gain, compared, builds=len(means), over_builds=True)
+
+
+def _judged(gain: stats.Interval, compared: list[dict], **figure) -> tuple[dict, str]:
+    """The figure and verdict of the builds' combined gain; builds bounding it differently
+    bound nothing."""
     kinds = {c.get("improvement_bound") for c in compared}
     bound = kinds.pop() if len(kinds) == 1 else "none"
-    figure = {**gain.as_dict(), "builds": len(means), "over_builds": True}
+    figure = {**gain.as_dict(), **figure}
     if bound:
         figure["bound"] = bound
     return figure, verdicts.at_least_bound(gain, verdicts.targets()[CLAIM]["low"], bound)
@@ -333,12 +339,8 @@ def _pooled(compared: list[dict | None]) -> tuple[dict, str, stats.CrossedInterv
     ci = stats.builds_by_rounds(np.array(series))
     gain = verdicts.improvement(stats.Interval(float(np.exp(ci.estimate)), float(np.exp(ci.low)),
                                                float(np.exp(ci.high)), ci.rounds))
-    kinds = {c.get("improvement_bound") for c in compared}
-    bound = kinds.pop() if len(kinds) == 1 else "none"  # builds bounding it differently bound nothing
-    figure = {**gain.as_dict(), "builds": len(series), "pooled": True, "builds_p": round(ci.builds_p, 4)}
-    if bound:
-        figure["bound"] = bound
-    return figure, verdicts.at_least_bound(gain, verdicts.targets()[CLAIM]["low"], bound), ci
+    figure, verdict = _judged(gain, compared, builds=len(series), pooled=True, builds_p=round(ci.builds_p, 4))
+    return figure, verdict, ci
 
 
 def _agreement(records: list[dict], each: str, differ: str) -> dict:
