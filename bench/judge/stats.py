@@ -35,11 +35,52 @@ def summary(histogram: HdrHistogram, seconds: float) -> dict:
     count = histogram.get_total_count()
     if not count:
         return {"count": 0}
-    out = {f"p{str(p).replace('.', '_')}_ms": histogram.get_value_at_percentile(p) / 1000 for p in PERCENTILES}
-    out.update(max_ms=histogram.get_max_value() / 1000, mean_ms=histogram.get_mean_value() / 1000,
-               stddev_ms=histogram.get_stddev() / 1000, count=count,
+    values = percentiles(histogram, PERCENTILES)
+    out = {f"p{str(p).replace('.', '_')}_ms": values[p] / 1000 for p in PERCENTILES}
+    mean, stddev = mean_stddev(histogram)
+    out.update(max_ms=histogram.get_max_value() / 1000, mean_ms=mean / 1000, stddev_ms=stddev / 1000, count=count,
                throughput_rps=count / seconds if seconds else None)
     return out
+
+
+# hdrh's readouts walk all ~20,000 counts in Python, once per percentile, and its mean and
+# stddev walk them again: 0.12 s per summary, 6 s per saved latency section. These read
+# the counts once with numpy and give hdrh's values exactly (tests/test_hdr_readout.py).
+def _recorded(histogram: HdrHistogram) -> tuple[np.ndarray, np.ndarray]:
+    """The indexes that hold counts, and their counts."""
+    counts = np.ctypeslib.as_array(histogram.counts)[:histogram.counts_len]
+    where = np.flatnonzero(counts)
+    return where, counts[where].astype(np.int64)
+
+
+def percentiles(histogram: HdrHistogram, wanted) -> dict:
+    """hdrh's get_value_at_percentile for each of `wanted` (us; 0 for an empty histogram)."""
+    where, counts = _recorded(histogram)
+    if not len(where):
+        return {p: 0 for p in wanted}
+    cumulative = np.cumsum(counts)
+    out = {}
+    for p in wanted:
+        target = max(int(min(p, 100.0) * histogram.total_count / 100 + 0.5), 1)
+        i = int(where[min(np.searchsorted(cumulative, target), len(where) - 1)])
+        value = histogram.get_value_from_index(i)
+        out[p] = histogram.get_highest_equivalent_value(value) if p else histogram.get_lowest_equivalent_value(value)
+    return out
+
+
+def value_at_percentile(histogram: HdrHistogram, percentile: float) -> int:
+    return percentiles(histogram, [percentile])[percentile]
+
+
+def mean_stddev(histogram: HdrHistogram) -> tuple[float, float]:
+    """hdrh's get_mean_value and get_stddev (us): each bucket at its median equivalent value."""
+    where, counts = _recorded(histogram)
+    if not histogram.total_count or not len(where):
+        return 0.0, 0.0
+    middles = np.array([histogram._hdr_median_equiv_value(  # noqa: SLF001 (hdrh's own definition of a bucket's value)
+        histogram.get_highest_equivalent_value(histogram.get_value_from_index(int(i)))) for i in where], dtype=float)
+    mean = float(np.sum(counts * middles)) / histogram.total_count
+    return mean, math.sqrt(float(np.sum(counts * (middles - mean) ** 2)) / histogram.total_count)
 
 
 def encode(histogram: HdrHistogram) -> str:

@@ -163,7 +163,7 @@ def _delta(before, after, seconds: float) -> dict:
 
 
 def _ms(histogram, percentile) -> float | None:
-    return histogram.get_value_at_percentile(percentile) / 1000 if histogram.get_total_count() else None
+    return stats.value_at_percentile(histogram, percentile) / 1000 if histogram.get_total_count() else None
 
 
 # ---- CPU: this machine, and the server when it runs here ------------------------------------
@@ -472,7 +472,7 @@ class StepLoadShape(LoadTestShape):
             # every request completed inside the window, from the load processes' HDR histograms
             "requests": outcomes, "failures": failures, "rps": outcomes / seconds if seconds else None,
             "p50_ms": _ms(window.response, 50), "p95_ms": interval["p95_ms"], "p99_ms": _ms(window.response, 99),
-            "mean_ms": window.response.get_mean_value() / 1000 if outcomes else None,
+            "mean_ms": stats.mean_stddev(window.response)[0] / 1000 if outcomes else None,
             "p95_interval": {k: interval[k] for k in ("low_ms", "high_ms", "confidence", "ranks")},
             "failure_ratio": counts.get("error", 0) / outcomes if outcomes else 0.0,
             "errors": counts.get("error", 0), "known_failures": counts.get("known", 0),
@@ -506,12 +506,12 @@ class StepLoadShape(LoadTestShape):
 
     @staticmethod
     def _pool(window: Window) -> dict:
-        wait_mean = window.wait.get_mean_value() / 1000 if window.wait.get_total_count() else None
-        resp_mean = window.response.get_mean_value() / 1000 if window.response.get_total_count() else None
+        wait_mean, resp_mean, service_mean = (stats.mean_stddev(h)[0] / 1000 if h.get_total_count() else None
+                                              for h in (window.wait, window.response, window.service))
         share = wait_mean / resp_mean if wait_mean is not None and resp_mean else None
         return {"size_per_process": max(window.pool_sizes.values(), default=None),
                 "processes": len(window.pool_sizes), "wait_mean_ms": wait_mean, "wait_p95_ms": _ms(window.wait, 95),
-                "service_mean_ms": window.service.get_mean_value() / 1000 if window.service.get_total_count() else None,
+                "service_mean_ms": service_mean,
                 "service_p95_ms": _ms(window.service, 95), "wait_share": share,
                 "queued_ratio": (window.pool["requests_queued"] / window.pool["requests_num"]
                                  if window.pool.get("requests_num") else None),

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bench.judge import stats
 from bench.judge.text import capacity_text
 
 CLEAR_FACTOR = 2.0
@@ -91,8 +92,8 @@ def p95_interval(histogram, confidence: float = CONFIDENCE) -> dict:
     low, high = quantile_ranks(n, 0.95, confidence)
 
     def at_rank(rank: int) -> int:
-        return histogram.get_value_at_percentile(100.0 * rank / n)
-    return {"p95_ms": histogram.get_value_at_percentile(95) / 1000,
+        return stats.value_at_percentile(histogram, 100.0 * rank / n)
+    return {"p95_ms": stats.value_at_percentile(histogram, 95) / 1000,
             # the bucket's lowest value for the lower bound, its highest for the upper (HDR keeps 3 digits)
             "low_ms": histogram.get_lowest_equivalent_value(at_rank(low)) / 1000 if low else None,
             "high_ms": at_rank(high) / 1000 if high else None, "confidence": confidence, "ranks": [low, high]}

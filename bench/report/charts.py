@@ -190,7 +190,7 @@ def percentile_spectra(fig, data):
             if not d.measured(c) or not c.get("hdr"):
                 continue
             histogram = stats.decode(c["hdr"])
-            ys = [histogram.get_value_at_percentile(p) / 1000 for p in SPECTRUM]
+            ys = [v / 1000 for v in stats.percentiles(histogram, SPECTRUM).values()]
             ax.plot(xs, ys, marker="o", markersize=2.5, linewidth=1.4, color=style.variant_colour(v, order))
             drawn = True
         ax.set_title(s["name"], fontsize=9)

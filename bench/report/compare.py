@@ -11,9 +11,9 @@ spread rests on 4 degrees of freedom, so it borrows the spread of the same metri
 other cell (stats.variance_prior) and their degrees of freedom, which lets a comparison of
 160 figures see a 30% change; a cell noisier than the others keeps its own spread.
 Benjamini-Hochberg over every tested figure keeps the expected share of false flags at
-ALPHA (with no true change anywhere, the chance of any false flag). A figure not flagged is "unchanged" only when the test would have
-caught a change of the threshold's size with POWER; otherwise it is undecidable and says
-what it could detect. Runs that measured something else (dataset, generator, load shape)
+ALPHA (with no true change anywhere, the chance of any false flag). A figure not flagged
+is "unchanged" only when the test would have caught a change of the threshold's size with
+POWER; otherwise it is undecidable and says what it could detect. Runs that measured something else (dataset, generator, load shape)
 are refused with a UsageError unless forced. See docs/decisions.md, "bench compare: power
 and multiple comparisons".
 """
@@ -229,7 +229,7 @@ def round_series(cell: dict, metric: d.Metric) -> tuple[list[float] | None, str]
 def hdr_percentile(encoded: str, percentile: float) -> float:
     """A percentile (ms) of an encoded HDR histogram; cached, as decoding and walking a
     histogram is most of a comparison's time and the same runs are often compared again."""
-    return stats.decode(encoded).get_value_at_percentile(percentile) / 1000
+    return stats.value_at_percentile(stats.decode(encoded), percentile) / 1000
 
 
 def _percentile(key: str) -> float | None:
