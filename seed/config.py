@@ -41,7 +41,7 @@ class SeedConfig:
     anchor: str = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc).date().isoformat())
     generator: int | str = GENERATOR_VERSION
     # Where the vectors come from (seed/vectors.py): "synthetic" (the default generator),
-    # "synthetic:fitted" (the profile fitted to real embeddings) or "real:all-MiniLM-L6-v2".
+    # "synthetic:fitted-2" (the profile fitted to real embeddings, revision 2) or "real:all-MiniLM-L6-v2".
     # Recorded only when not the default, so a default seed records what it always did;
     # any other source also changes `generator`, which keys the vector benchmark's data.
     embeddings: str = DEFAULT_EMBEDDINGS

@@ -2,7 +2,7 @@
 `embeddings` (seed/config.py):
 
 - `synthetic` (the default): seed/embeddings.py's TopicModel, unchanged;
-- `synthetic:fitted`: its profile fitted to real embeddings (seed/embeddings.py, FITTED);
+- `synthetic:fitted-2`: its profile fitted to real embeddings (seed/embeddings.py, FITTED);
 - `real:all-MiniLM-L6-v2`: real embeddings of the real corpus (seed/real_embeddings.py),
   document i getting the i-th document text of the corpus, query j the j-th held-out text.
 
@@ -23,7 +23,7 @@ from seed.config import SeedConfig
 from seed.embeddings import FITTED, FittedModel, TopicModel, n_topics
 
 REAL_PREFIX = "real:"
-FITTED_NAME = "synthetic:fitted"
+FITTED_NAME = "synthetic:fitted-2"  # -2: the profile's revision (seed/embeddings.py FITTED); recorded with the data
 
 
 def embedding_model(config: SeedConfig):
@@ -36,6 +36,9 @@ def embedding_model(config: SeedConfig):
         return FittedModel.for_documents(config.seed, config.dim, n_docs, FITTED)
     if config.embeddings.startswith(REAL_PREFIX):
         return RealVectors(synthetic, n_docs, config.counts.get("query_vectors", 0))
+    if config.embeddings.startswith("synthetic:fitted"):
+        raise BenchError(f"this seed used {config.embeddings}, an earlier revision of the fitted profile (now "
+                         f"{FITTED_NAME}): seed again with --generator fitted")
     raise BenchError(f"unknown embeddings {config.embeddings!r} recorded with this seed")
 
 

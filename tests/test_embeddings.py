@@ -61,8 +61,8 @@ def test_default_seed_records_what_it_always_did():
     results of the default generator keep their config (and their dataset key)."""
     default = make_config("tiny", anchor="2026-11-01").as_dict()
     assert "embeddings" not in default and default["generator"] == 3
-    fitted = make_config("tiny", anchor="2026-11-01", embeddings="synthetic:fitted").as_dict()
-    assert fitted["embeddings"] == "synthetic:fitted" and fitted["generator"] == "3:synthetic:fitted"
+    fitted = make_config("tiny", anchor="2026-11-01", embeddings="synthetic:fitted-2").as_dict()
+    assert fitted["embeddings"] == "synthetic:fitted-2" and fitted["generator"] == "3:synthetic:fitted-2"
     with pytest.raises(Exception, match="384 dimensions"):
         make_config("tiny", dim=64, embeddings="real:all-MiniLM-L6-v2")
 
@@ -79,3 +79,23 @@ def test_fitted_profile_is_the_same_in_any_chunk():
     assert np.array_equal(once, again) and np.array_equal(once[0], once[2])
     x = model.sample(np.repeat(np.arange(4), 25), np.random.default_rng(0))
     assert np.allclose(np.linalg.norm(x, axis=1), 1, atol=1e-5)
+
+
+def test_fitted_local_noise_lies_in_its_topic_subspace():
+    """With local_share 1 a document's noise around its neighbourhood's centre spans only
+    its topic's local_rank directions; the shared mix keeps the noise's expected norm at 1;
+    the subspaces come from the model's seed, not from the chunk's draws."""
+    from dataclasses import replace
+
+    from seed.embeddings import FITTED, FittedModel
+
+    rank = 8
+    only_local = FittedModel.for_documents(1, 64, 20_000, replace(FITTED, local_rank=rank, local_share=1.0))
+    noise = only_local._noise(np.zeros(200, dtype=np.int64), np.random.default_rng(0))
+    assert np.linalg.matrix_rank(noise, tol=1e-4) == rank
+    mixed = FittedModel.for_documents(1, 64, 20_000, replace(FITTED, local_rank=rank, local_share=0.8))
+    noise = mixed._noise(np.zeros(20_000, dtype=np.int64), np.random.default_rng(1))
+    assert np.mean(np.sum(noise ** 2, axis=1)) == pytest.approx(1.0, rel=0.02)
+    assert np.linalg.matrix_rank(noise[:200], tol=1e-4) == 64
+    again = FittedModel.for_documents(1, 64, 20_000, replace(FITTED, local_rank=rank, local_share=0.8))
+    assert np.array_equal(mixed.local_bases, again.local_bases)

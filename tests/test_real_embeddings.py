@@ -163,7 +163,7 @@ def test_calibrate_compares_real_and_synthetic_on_the_fixture(run_bench, db_dsn,
     assert "**Real vs synthetic embeddings**" in summary and record["rests_on"][:60] in summary
     real, default, fitted = record["kinds"]
     assert (real["name"], default["name"], fitted["name"]) == ("real:all-MiniLM-L6-v2", "synthetic",
-                                                               "synthetic:fitted")
+                                                               "synthetic:fitted-2")
     for kind in record["kinds"]:
         assert [p["setting"] for p in kind["points"]] == ([f"probes={p}" for p in cal.PROBES]
                                                           + [f"ef_search={e}" for e in cal.EF_SEARCH])
@@ -188,7 +188,7 @@ def _check_the_verdict_on_each_kind(record: dict, stdout: str) -> None:
         assert kind["verdict"]["rows"] == N_DOCS and kind["verdict"]["rounds"] == 10
     rows = record["agreement"]
     assert [(r["variant"], r["synthetic"]) for r in rows] == [(v, k) for v in ("review", "hardened")
-                                                              for k in ("synthetic", "synthetic:fitted")]
+                                                              for k in ("synthetic", "synthetic:fitted-2")]
     for row in rows:
         assert row["agree"] == (row["real_verdict"] == row["synthetic_verdict"])
     default_rows = [r for r in rows if r["synthetic"] == "synthetic"]

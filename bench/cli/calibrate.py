@@ -117,7 +117,7 @@ def show_agreement(session: Session, record: dict) -> None:
 
 # Around the fitted profile (docs/decisions.md): the loners' spread trades IVFFlat's tail
 # against HNSW recall; difficulty and the shared direction move the cosine profile.
-FIT_GRID = {"tightness_spread": [1.0, 1.2, 1.4], "difficulty": [0.8, 1.2], "shared": [0.3, 0.4]}
+FIT_GRID = {"local_rank": [16, 20, 24], "tightness": [1.25, 1.4], "tightness_spread": [1.8, 2.0, 2.2]}
 
 
 def show(session: Session, results: list[dict]) -> None:
