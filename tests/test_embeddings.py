@@ -99,3 +99,15 @@ def test_fitted_local_noise_lies_in_its_topic_subspace():
     assert np.linalg.matrix_rank(noise[:200], tol=1e-4) == 64
     again = FittedModel.for_documents(1, 64, 20_000, replace(FITTED, local_rank=rank, local_share=0.8))
     assert np.array_equal(mixed.local_bases, again.local_bases)
+
+
+def test_a_seed_of_an_earlier_fitted_revision_is_refused_in_one_line():
+    """Revision 1's vectors are not revision 2's: a database recorded with them is never
+    taken for the current profile."""
+    from bench.core.errors import BenchError
+    from seed.vectors import FITTED_NAME, embedding_model
+
+    earlier = make_config("tiny", anchor="2026-11-01", embeddings="synthetic:fitted")
+    with pytest.raises(BenchError, match=f"earlier revision of the fitted profile \\(now {FITTED_NAME}\\)"):
+        embedding_model(earlier)
+    assert embedding_model(make_config("tiny", anchor="2026-11-01", embeddings=FITTED_NAME)).profile.local_rank
