@@ -60,7 +60,8 @@ def test_tiny_run_covers_every_scenario_and_writes_results(tiny_dsn, tmp_path, c
                 assert "error" not in cell["explain"], cell["explain"]
                 assert cell["explain"]["plan"]
                 if tracked:  # this cell's own calls, not those of another variant running the same SQL text
-                    assert cell["pg_stat_statements"]["calls"] == 12, (name, variant.name, cell["pg_stat_statements"])
+                    counted = cell["pg_stat_statements"]
+                    assert counted["calls"] == 12 and not counted["incomplete"], (name, variant.name, counted)
     assert latency.unexpected_errors(data["latency"]["results"]) == 0
     assert _checksums(tiny_dsn) == seeded  # the writes above succeeded and were rolled back
     claims = {(v["claim"], v["variant"]) for v in data["verdicts"]}

@@ -43,6 +43,9 @@ SERVER_SETTINGS: dict[str, str] = {
     "max_connections": "200",
     "shared_preload_libraries": "pg_stat_statements",
     "pg_stat_statements.track": "top",
+    # room for every statement of a long session (the test suite's passed the default 5,000:
+    # an entry evicted in the middle of a latency batch loses that batch's counts)
+    "pg_stat_statements.max": "20000",
     "synchronous_commit": "on",
     "jit": "off",  # JIT compile time is noise at OLTP latencies; Supabase turns it off too
     "max_wal_size": "8GB",  # no forced checkpoints in the middle of a bulk load

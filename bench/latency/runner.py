@@ -75,23 +75,28 @@ class Cell:
     error_samples: list[str] = field(default_factory=list)
     rows: int = 0
     statements: dict = field(default_factory=dict)  # queryid -> pg_stat_statements counters of this cell's batches
+    evicted: set = field(default_factory=set)  # queryids whose entry pg_stat_statements dropped during a batch
     plan: dict = field(default_factory=dict)  # EXPLAIN of one request, after the rounds
 
     def add_statements(self, before: dict, after: dict) -> None:
         for query_id, now in after.items():
             then = before.get(query_id)
             delta = {k: now[k] - (then[k] if then else 0) for k in now}
-            if delta["calls"] > 0:
+            if delta["calls"] < 0:  # evicted (pg_stat_statements.max) and counted afresh: this batch's calls are lost
+                self.evicted.add(query_id)
+            elif delta["calls"] > 0:
                 total = self.statements.setdefault(query_id, dict.fromkeys(now, 0))
                 for k, v in delta.items():
                     total[k] += v
 
     def statement_totals(self, query_id) -> dict | None:
-        """The counters of one statement over this cell's batches, with its mean."""
+        """The counters of one statement over this cell's batches, with its mean; `incomplete`
+        when the server evicted its entry during a batch (the counts then miss calls)."""
         total = self.statements.get(query_id)
         if total is None:
             return None
-        return {**total, "mean_exec_ms": total["total_exec_ms"] / total["calls"]}
+        return {**total, "mean_exec_ms": total["total_exec_ms"] / total["calls"],
+                "incomplete": query_id in self.evicted}
 
     def add_error(self, message: str) -> None:
         self.errors += 1
