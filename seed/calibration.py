@@ -14,10 +14,10 @@ from pgvector.psycopg import register_vector
 
 from bench.core import ownership
 from seed.config import SeedConfig
-from seed.embeddings import TopicModel, n_topics
 from seed.plan import Plan
 from seed.pools import Pools
 from seed.tables import TABLES, Context, query_vectors
+from seed.vectors import embedding_model
 
 K = 10
 TABLE = "public.bench_calibration"
@@ -42,8 +42,7 @@ def recall(found: list[set], truth: np.ndarray) -> float:
 def measure(conn: psycopg.Connection, config: SeedConfig, n_queries: int = 200) -> dict[str, float]:
     ownership.refuse_foreign_table(conn, TABLE)  # before any work; a leftover of ours carries the marker
     plan = Plan(config.seed, config.counts)
-    topics = TopicModel(config.seed, config.dim, n_topics(config.counts["documents"]), config.difficulty)
-    ctx = Context(config.seed, plan, Pools.build(config.seed), topics, config.anchor_time, b"")
+    ctx = Context(config.seed, plan, Pools.build(config.seed), embedding_model(config), config.anchor_time, b"")
     spec, n_docs = TABLES["documents"], config.counts["documents"]
     vectors = np.concatenate([spec.make(ctx, lo, min(n_docs, lo + spec.chunk))["embedding_vector"]
                               for lo in range(0, n_docs, spec.chunk)])

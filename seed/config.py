@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from bench.core.errors import UsageError
-from seed.embeddings import DEFAULT_DIFFICULTY
+from seed.embeddings import DEFAULT_DIFFICULTY, TOPIC_DIFFICULTY
 
 SCALES_FILE = Path(__file__).with_name("scales.toml")
 DEFAULT_SCALE = "small"
@@ -17,8 +17,11 @@ DERIVED = ("project_members", "dashboard_data_sources")
 # Bump when a change to seed/ alters the rows or vectors a config produces: a database
 # seeded by another generator version is then refused instead of silently reused, and
 # the vector benchmark's cached scratch copy and ground truth are rebuilt.
-GENERATOR_VERSION = 3  # 3: embeddings computed with one BLAS thread (bitwise the same on any core count)
+# 3: embeddings computed with one BLAS thread (bitwise the same on any core count);
+# 4: the default vectors are the profile fitted to real embeddings (seed/embeddings.py FITTED).
+GENERATOR_VERSION = 4
 DEFAULT_EMBEDDINGS = "synthetic"
+TOPIC_EMBEDDINGS = "synthetic:topic"  # the default generator of versions 1-3 (`--generator topic`)
 
 
 def generator_label(embeddings: str) -> int | str:
@@ -40,8 +43,8 @@ class SeedConfig:
     difficulty: float = DEFAULT_DIFFICULTY
     anchor: str = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc).date().isoformat())
     generator: int | str = GENERATOR_VERSION
-    # Where the vectors come from (seed/vectors.py): "synthetic" (the default generator),
-    # "synthetic:fitted-2" (the profile fitted to real embeddings, revision 2) or "real:all-MiniLM-L6-v2".
+    # Where the vectors come from (seed/vectors.py): "synthetic" (the default generator: the
+    # profile fitted to real embeddings), "synthetic:topic" (the earlier default) or "real:all-MiniLM-L6-v2".
     # Recorded only when not the default, so a default seed records what it always did;
     # any other source also changes `generator`, which keys the vector benchmark's data.
     embeddings: str = DEFAULT_EMBEDDINGS
@@ -72,6 +75,8 @@ def make_config(scale: str, overrides: list[str] | tuple[str, ...] = (), **kwarg
     else:
         kwargs.pop("anchor", None)
     embeddings = kwargs.pop("embeddings", None) or DEFAULT_EMBEDDINGS
+    if kwargs.get("difficulty") is None:  # each generator has its own calibrated default
+        kwargs["difficulty"] = TOPIC_DIFFICULTY if embeddings == TOPIC_EMBEDDINGS else DEFAULT_DIFFICULTY
     if embeddings != DEFAULT_EMBEDDINGS:
         kwargs.update(embeddings=embeddings, generator=generator_label(embeddings))
         if embeddings.startswith("real:") and kwargs.get("dim", 384) != 384:

@@ -11,11 +11,17 @@ variation inside a topic along a few directions (a low intrinsic dimension). So:
 with `s` Gaussian in a RANK-dimensional subspace of the topic and `z` isotropic noise.
 `difficulty` (recorded with the dataset) is the weight of the isotropic part: 0 gives
 documents on low-dimensional sheets (easy for any index), large values approach uniform
-noise (hard for every index). The default
-is calibrated so that at the small scale IVFFlat lists=100 probes=1 reaches recall@10
-around 0.3-0.7 and HNSW (m 16, ef_search 40) around 0.85-0.97, as the seeder issue asks.
-Each knowledge base draws its documents from 1-3 topics; held-out queries come from
-the same process, so they resemble documents without being any of them.
+noise (hard for every index). Each knowledge base draws its documents from 1-3 topics;
+held-out queries come from the same process, so they resemble documents without being
+any of them.
+
+That TopicModel was the default generator up to version 3 (`--generator topic` now).
+Checked against real embeddings (issue 20) its neighbourhoods were flat, so the default is
+FittedModel below (generator version 4): the same topics, plus small tight neighbourhoods,
+low-rank local noise and a shared direction, its Profile fitted to real all-MiniLM-L6-v2
+embeddings. Both keep the seeder issue's band at the small scale (IVFFlat lists=100
+probes=1 recall@10 around 0.3-0.7, HNSW m 16 ef_search 40 around 0.85-0.97;
+tests/test_embeddings.py).
 """
 
 from __future__ import annotations
@@ -27,7 +33,7 @@ from threadpoolctl import threadpool_limits
 
 from seed.ids import unit_floats
 
-DEFAULT_DIFFICULTY = 1.5
+TOPIC_DIFFICULTY = 1.5  # the topic model's calibration (generator versions 1-3's default)
 RANK = 16
 SPREAD = 1.0
 DOCS_PER_TOPIC = 5000  # topics larger than an IVFFlat list, as real topics are
@@ -43,7 +49,7 @@ class TopicModel:
     seed: int
     dim: int
     topics: int
-    difficulty: float = DEFAULT_DIFFICULTY
+    difficulty: float = TOPIC_DIFFICULTY
 
     def __post_init__(self) -> None:
         rng = np.random.default_rng([self.seed, 11, self.dim])
@@ -95,7 +101,7 @@ def _unit(x: np.ndarray) -> np.ndarray:
     return x / np.linalg.norm(x, axis=1, keepdims=True)
 
 
-# ---- the profile fitted to real embeddings (opt-in: `bench seed --generator fitted`) ----------
+# ---- the profile fitted to real embeddings: the default since generator version 4 ----------
 # Real sentence embeddings (docs/decisions.md, "Synthetic embeddings checked against real
 # ones") have tight small neighbourhoods (near-paraphrases, sibling functions) inside many
 # small topics, and a direction every vector shares. The default generator above has
@@ -105,7 +111,7 @@ def _unit(x: np.ndarray) -> np.ndarray:
 @dataclass(frozen=True)
 class Profile:
     docs_per_topic: int = DOCS_PER_TOPIC  # documents per topic (topics = documents // this, at least 8)
-    difficulty: float = DEFAULT_DIFFICULTY  # isotropic noise of a neighbourhood's centre around its topic
+    difficulty: float = TOPIC_DIFFICULTY  # isotropic noise of a neighbourhood's centre around its topic
     group_size: float = 0.0  # mean documents per neighbourhood; 0: no neighbourhoods
     tightness: float = 0.0  # isotropic noise of a document around its neighbourhood's centre
     tightness_spread: float = 0.0  # sigma of a log-normal factor on it per document (near-duplicates to loners)
@@ -126,8 +132,11 @@ class Profile:
 # at every setting but HNSW ef_search=10 (0.04-0.10 too low over five builds), the 1st to
 # 10th neighbours' cosines within 0.02. Revision 2 (seed/vectors.py FITTED_NAME) added the
 # low-rank local noise; revision 1's isotropic noise left HNSW recall up to 0.10 too low.
+# Revision 2 is the default generator (seed/config.py GENERATOR_VERSION 4): a change here
+# changes every default seed's vectors, so it bumps GENERATOR_VERSION.
 FITTED = Profile(docs_per_topic=5000, difficulty=1.2, group_size=4, tightness=1.4, tightness_spread=2.0,
                  group_skew=2.0, shared=0.35, local_rank=20, local_share=0.8)
+DEFAULT_DIFFICULTY = FITTED.difficulty  # a seed's `difficulty` is its generator's; --difficulty overrides it
 
 
 @dataclass

@@ -216,8 +216,7 @@ def init_worker(dsn: str, config: SeedConfig, key: bytes, dims: dict[str, int], 
     if parent is not None:
         die_with_parent(parent)
     plan = Plan(config.seed, config.counts)
-    topics = embedding_model(config)
-    ctx = Context(config.seed, plan, Pools.build(config.seed), topics, config.anchor_time, key)
+    ctx = Context(config.seed, plan, Pools.build(config.seed), embedding_model(config), config.anchor_time, key)
     conn = psycopg.connect(dsn, autocommit=True)
     # A crash loses at most uncommitted chunks, and the progress row goes with its chunk.
     conn.execute("SET synchronous_commit = off")
@@ -377,8 +376,7 @@ def store_query_vectors(conn: psycopg.Connection, config: SeedConfig) -> int:
     rows): a set left over from another seed of this database would not match its documents."""
     n = config.counts.get("query_vectors", 0)
     plan = Plan(config.seed, config.counts)
-    topics = embedding_model(config)
-    ctx = Context(config.seed, plan, None, topics, config.anchor_time, b"")
+    ctx = Context(config.seed, plan, None, embedding_model(config), config.anchor_time, b"")
     kbs, orgs, vectors = query_vectors(ctx, n)
     names, payload = copy_binary.encode(
         {"id": np.arange(n, dtype=np.int32), "knowledge_base_id": kbs, "organization_id": orgs, "embedding": vectors},

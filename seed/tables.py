@@ -15,13 +15,12 @@ from __future__ import annotations
 import datetime as dt
 import json
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Protocol
 
 import numpy as np
 
 from bench.core import crypto as secrets
 from seed.copy_binary import Masked
-from seed.embeddings import TopicModel
 from seed.ids import unit_floats, uuid_bytes
 from seed.plan import Plan, owner_of
 from seed.pools import Pools
@@ -29,12 +28,20 @@ from seed.pools import Pools
 Columns = dict[str, object]
 
 
+class VectorModel(Protocol):
+    """What the seeder asks of a source of vectors (seed/embeddings.py, seed/vectors.py)."""
+
+    def document_vectors(self, rows: np.ndarray, kb: np.ndarray, rng: np.random.Generator) -> np.ndarray: ...
+
+    def query_vectors(self, kb: np.ndarray, rng: np.random.Generator) -> np.ndarray: ...
+
+
 @dataclass
 class Context:
     seed: int
     plan: Plan
     pools: Pools
-    topics: TopicModel
+    vectors: VectorModel  # draws the embeddings: seed/vectors.py embedding_model
     anchor: dt.datetime  # "now" of the dataset: every timestamp lies before it
     key: bytes  # encryption key for the hardened ciphertext
 
@@ -372,7 +379,7 @@ def documents(ctx: Context, lo: int, hi: int) -> Columns:
         "document_type": pick(*DOCUMENT_TYPES, rng.random(len(i))),
         "language": pick(*LANGUAGES, rng.random(len(i))),
         "metadata": [f'{{"pages": {p}}}' for p in paragraphs],
-        "embedding_vector": ctx.topics.document_vectors(i, kb, rng),
+        "embedding_vector": ctx.vectors.document_vectors(i, kb, rng),
         "created_at": ctx.times(created),
         "updated_at": ctx.times(created * rng.random(len(i))),
     }
@@ -435,7 +442,7 @@ def query_vectors(ctx: Context, n: int) -> tuple[np.ndarray, np.ndarray, np.ndar
     rng = np.random.default_rng([ctx.seed, _code("query_vectors")])
     n_docs = ctx.plan.counts["documents"]
     kb = owner_of(ctx.plan.documents, rng.integers(0, n_docs, n))  # busy KBs are asked more
-    vectors = ctx.topics.query_vectors(kb, rng)
+    vectors = ctx.vectors.query_vectors(kb, rng)
     return ctx.ids("knowledge_bases", kb), ctx.ids("organizations", ctx.plan.kb_org(kb)), vectors
 
 

@@ -1,8 +1,10 @@
 """Which vectors a seed's documents and held-out queries get, from its config's
 `embeddings` (seed/config.py):
 
-- `synthetic` (the default): seed/embeddings.py's TopicModel, unchanged;
-- `synthetic:fitted-2`: its profile fitted to real embeddings (seed/embeddings.py, FITTED);
+- `synthetic` (the default): seed/embeddings.py's FittedModel with the profile fitted to
+  real embeddings (FITTED), its `difficulty` the seed's;
+- `synthetic:topic`: seed/embeddings.py's TopicModel, the default of generator versions
+  1-3 (the same vectors as version 3's default seeds);
 - `real:all-MiniLM-L6-v2`: real embeddings of the real corpus (seed/real_embeddings.py),
   document i getting the i-th document text of the corpus, query j the j-th held-out text.
 
@@ -14,39 +16,39 @@ embed (`bench seed` embeds what is missing first, in the main process).
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
 from bench.core.errors import BenchError
-from seed.config import SeedConfig
+from seed.config import DEFAULT_EMBEDDINGS, TOPIC_EMBEDDINGS, SeedConfig
 from seed.embeddings import FITTED, FittedModel, TopicModel, n_topics
 
 REAL_PREFIX = "real:"
-FITTED_NAME = "synthetic:fitted-2"  # -2: the profile's revision (seed/embeddings.py FITTED); recorded with the data
 
 
 def embedding_model(config: SeedConfig):
     """The object that draws the seed's vectors (document_vectors, query_vectors)."""
     n_docs = config.counts["documents"]
-    synthetic = TopicModel(config.seed, config.dim, n_topics(n_docs), config.difficulty)
-    if config.embeddings == "synthetic":
-        return synthetic
-    if config.embeddings == FITTED_NAME:
-        return FittedModel.for_documents(config.seed, config.dim, n_docs, FITTED)
+    if config.embeddings == TOPIC_EMBEDDINGS:
+        return TopicModel(config.seed, config.dim, n_topics(n_docs), config.difficulty)
+    default = FittedModel.for_documents(config.seed, config.dim, n_docs, replace(FITTED, difficulty=config.difficulty))
+    if config.embeddings == DEFAULT_EMBEDDINGS:
+        return default
     if config.embeddings.startswith(REAL_PREFIX):
-        return RealVectors(synthetic, n_docs, config.counts.get("query_vectors", 0))
+        return RealVectors(default, n_docs, config.counts.get("query_vectors", 0))
     if config.embeddings.startswith("synthetic:fitted"):
-        raise BenchError(f"this seed used {config.embeddings}, an earlier revision of the fitted profile (now "
-                         f"{FITTED_NAME}): seed again with --generator fitted")
+        raise BenchError(f"this seed used {config.embeddings}, the fitted profile before it became the default "
+                         "generator: seed again (without --generator)")
     raise BenchError(f"unknown embeddings {config.embeddings!r} recorded with this seed")
 
 
 class RealVectors:
-    """Real embeddings by row. It draws (and drops) what the synthetic model would, so
-    every other column of the dataset is the same as with synthetic vectors."""
+    """Real embeddings by row. It draws (and drops) what the default synthetic model would,
+    so every other column of the dataset is the same as with synthetic vectors."""
 
-    def __init__(self, synthetic: TopicModel, n_documents: int, n_queries: int) -> None:
+    def __init__(self, synthetic: FittedModel, n_documents: int, n_queries: int) -> None:
         self.synthetic, self.n_documents, self.n_queries = synthetic, n_documents, n_queries
         self._documents: np.ndarray | None = None
         self._queries: np.ndarray | None = None

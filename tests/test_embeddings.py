@@ -1,5 +1,6 @@
-"""The default embedding difficulty keeps ANN recall where real sentence embeddings put
-it (the seeder issue's band), and harder data is measurably harder."""
+"""The default generator keeps ANN recall where real sentence embeddings put it (the
+seeder issue's band), its vectors do not depend on the machine, and the fitted profile's
+parts do what they say."""
 
 import numpy as np
 import psycopg
@@ -56,13 +57,16 @@ def test_default_difficulty_stays_in_the_calibrated_band(db_dsn):
     assert 0.85 <= measured["hnsw_m16_ef40"] <= 0.97, measured
 
 
-def test_default_seed_records_what_it_always_did():
-    """The vector source is recorded only when it is not the default, so databases and
-    results of the default generator keep their config (and their dataset key)."""
+def test_a_seed_records_its_generator_and_its_own_default_difficulty():
+    """The vector source is recorded only when it is not the default; the generator
+    version tells the fitted default (4) from earlier data, and each generator keeps the
+    difficulty it was calibrated at unless one is given."""
     default = make_config("tiny", anchor="2026-11-01").as_dict()
-    assert "embeddings" not in default and default["generator"] == 3
-    fitted = make_config("tiny", anchor="2026-11-01", embeddings="synthetic:fitted-2").as_dict()
-    assert fitted["embeddings"] == "synthetic:fitted-2" and fitted["generator"] == "3:synthetic:fitted-2"
+    assert "embeddings" not in default and default["generator"] == 4 and default["difficulty"] == 1.2
+    topic = make_config("tiny", anchor="2026-11-01", embeddings="synthetic:topic").as_dict()
+    assert topic["embeddings"] == "synthetic:topic" and topic["generator"] == "4:synthetic:topic"
+    assert topic["difficulty"] == 1.5
+    assert make_config("tiny", anchor="2026-11-01", difficulty=0.5).difficulty == 0.5
     with pytest.raises(Exception, match="384 dimensions"):
         make_config("tiny", dim=64, embeddings="real:all-MiniLM-L6-v2")
 
@@ -101,13 +105,17 @@ def test_fitted_local_noise_lies_in_its_topic_subspace():
     assert np.array_equal(mixed.local_bases, again.local_bases)
 
 
-def test_a_seed_of_an_earlier_fitted_revision_is_refused_in_one_line():
-    """Revision 1's vectors are not revision 2's: a database recorded with them is never
-    taken for the current profile."""
+@pytest.mark.parametrize("earlier", ["synthetic:fitted", "synthetic:fitted-2"])
+def test_a_seed_of_the_opt_in_fitted_profile_is_refused_in_one_line(earlier):
+    """The opt-in revisions before the fitted profile became the default: a database
+    recorded with them is never taken for the default's vectors."""
     from bench.core.errors import BenchError
-    from seed.vectors import FITTED_NAME, embedding_model
+    from seed.embeddings import FITTED, FittedModel, TopicModel
+    from seed.vectors import embedding_model
 
-    earlier = make_config("tiny", anchor="2026-11-01", embeddings="synthetic:fitted")
-    with pytest.raises(BenchError, match=f"earlier revision of the fitted profile \\(now {FITTED_NAME}\\)"):
-        embedding_model(earlier)
-    assert embedding_model(make_config("tiny", anchor="2026-11-01", embeddings=FITTED_NAME)).profile.local_rank
+    with pytest.raises(BenchError, match="before it became the default generator: seed again"):
+        embedding_model(make_config("tiny", anchor="2026-11-01", embeddings=earlier))
+    default = embedding_model(make_config("tiny", anchor="2026-11-01"))
+    assert isinstance(default, FittedModel) and default.profile == FITTED
+    topic = embedding_model(make_config("tiny", anchor="2026-11-01", embeddings="synthetic:topic"))
+    assert type(topic) is TopicModel and topic.difficulty == 1.5

@@ -22,7 +22,7 @@ from pgvector.psycopg import register_vector
 
 from bench.judge import verdicts
 from bench.vector import calibrate as cal
-from seed.config import make_config
+from seed.config import GENERATOR_VERSION, make_config
 from seed.corpus import QUERY_EVERY, Corpus, docstrings, is_query, text_key
 from seed.ids import uuid_bytes
 from seed.real_embeddings import DIM, Store, have_extra, real_set
@@ -90,16 +90,20 @@ def test_real_set_from_the_store_needs_no_model(store):
         real_set(Store(store), 5000, 50)
 
 
-def test_real_neighbourhoods_are_steeper_than_the_default_generators():
+def test_real_neighbourhoods_are_steeper_than_the_topic_generators():
     """The issue's finding, on the fixture: a real query's nearest document is much closer
-    than its 10th; the default generator's neighbourhoods are flat."""
+    than its 10th; the topic generator's neighbourhoods (the default before version 4) are
+    flat, the fitted default's are steep."""
     real, _ = cal.real(Store(FIXTURE), N_DOCS, 100)
-    config = make_config("tiny", [f"documents={N_DOCS}"], anchor="2026-11-01")
-    synthetic = cal.synthetic(config, 100, "default")
-    r, s = cal.geometry(real), cal.geometry(synthetic)
+    rows = [f"documents={N_DOCS}"]
+    topic = cal.synthetic(make_config("tiny", rows, anchor="2026-11-01", embeddings="synthetic:topic"), 100)
+    fitted = cal.synthetic(make_config("tiny", rows, anchor="2026-11-01"), 100)
+    r, t, f = cal.geometry(real), cal.geometry(topic), cal.geometry(fitted)
     assert r["nn_cosine"] == sorted(r["nn_cosine"], reverse=True)
-    assert r["nn_cosine"][0] - r["nn_cosine"][9] > 2 * (s["nn_cosine"][0] - s["nn_cosine"][9]), (r, s)
-    assert r["nn_cosine"][0] > s["nn_cosine"][0] + 0.1, (r, s)
+    assert r["nn_cosine"][0] - r["nn_cosine"][9] > 2 * (t["nn_cosine"][0] - t["nn_cosine"][9]), (r, t)
+    assert r["nn_cosine"][0] > t["nn_cosine"][0] + 0.1, (r, t)
+    steepness = {name: g["nn_cosine"][0] - g["nn_cosine"][9] for name, g in (("real", r), ("topic", t), ("fitted", f))}
+    assert abs(steepness["fitted"] - steepness["real"]) < abs(steepness["topic"] - steepness["real"]), steepness
 
 
 def test_seed_with_real_embeddings_loads_the_corpus_vectors(run_bench, db_dsn, store, shared_tiny_dsn):
@@ -120,7 +124,7 @@ def test_seed_with_real_embeddings_loads_the_corpus_vectors(run_bench, db_dsn, s
         q = conn.execute("SELECT embedding FROM bench_meta.query_vectors ORDER BY id").fetchall()
         assert np.allclose(np.stack([r[0].to_numpy() for r in q]), expected_queries, atol=1e-6)
         config = conn.execute("SELECT config FROM bench_meta.seed_run").fetchone()[0]
-        assert config["embeddings"] == "real:all-MiniLM-L6-v2" and config["generator"] == "3:real:all-MiniLM-L6-v2"
+        assert config["embeddings"] == "real:all-MiniLM-L6-v2" and config["generator"] == f"{GENERATOR_VERSION}:real:all-MiniLM-L6-v2"
         same = "SELECT md5(string_agg(id::text || title || content || created_at::text || updated_at::text, ',' " \
                "ORDER BY id)) FROM baseline.documents"
         assert conn.execute(same).fetchone() == synthetic.execute(same).fetchone()  # only the vectors differ
@@ -169,17 +173,16 @@ def test_calibrate_compares_real_and_synthetic_on_the_fixture(run_bench, db_dsn,
     page, summary = (run / "report.html").read_text(), (run / "summary.md").read_text()
     assert "Real vs synthetic embeddings" in page and "The vector verdict on real and synthetic data" in page
     assert "**Real vs synthetic embeddings**" in summary and record["rests_on"][:60] in summary
-    real, default, fitted = record["kinds"]
-    assert (real["name"], default["name"], fitted["name"]) == ("real:all-MiniLM-L6-v2", "synthetic",
-                                                               "synthetic:fitted-2")
+    real, default, topic = record["kinds"]
+    assert (real["name"], default["name"], topic["name"]) == ("real:all-MiniLM-L6-v2", "synthetic", "synthetic:topic")
     for kind in record["kinds"]:
         assert [p["setting"] for p in kind["points"]] == ([f"probes={p}" for p in cal.PROBES]
                                                           + [f"ef_search={e}" for e in cal.EF_SEARCH])
         ivf = [p["recall"] for p in kind["points"][:len(cal.PROBES)]]
         assert ivf[-1] > ivf[0] and all(0 <= r <= 1 for r in ivf)
         assert all(p["p50_ms"] > 0 for p in kind["points"])
-    # the fitted profile is closer to the real neighbourhoods than the default
-    assert fitted["nn_cosine_gap"] < default["nn_cosine_gap"], (fitted["geometry"], default["geometry"])
+    # the default (fitted) profile is closer to the real neighbourhoods than the earlier topic model
+    assert default["nn_cosine_gap"] < topic["nn_cosine_gap"], (default["geometry"], topic["geometry"])
     assert "largest recall gap" in result.stdout and "geometry" in result.stdout
 
 
@@ -196,7 +199,7 @@ def _check_the_verdict_on_each_kind(record: dict, stdout: str) -> None:
         assert kind["verdict"]["rows"] == N_DOCS and kind["verdict"]["rounds"] == 10
     rows = record["agreement"]
     assert [(r["variant"], r["synthetic"]) for r in rows] == [(v, k) for v in ("review", "hardened")
-                                                              for k in ("synthetic", "synthetic:fitted-2")]
+                                                              for k in ("synthetic", "synthetic:topic")]
     for row in rows:
         assert row["agree"] == (row["real_verdict"] == row["synthetic_verdict"])
     default_rows = [r for r in rows if r["synthetic"] == "synthetic"]

@@ -212,7 +212,7 @@ def test_data_of_another_generator_version_is_refused(db_dsn):
     seed_tiny(db_dsn, only=["baseline"])
     with psycopg.connect(db_dsn, autocommit=True) as conn:
         conn.execute("UPDATE bench_meta.seed_run SET config = config - 'generator'")  # as seeded before versions
-    with pytest.raises(BenchError, match="seed generator 1, this harness writes generator 3"):
+    with pytest.raises(BenchError, match="seed generator 1, this harness writes generator 4"):
         seed_tiny(db_dsn, only=["baseline"])
 
 

@@ -19,9 +19,11 @@ from bench.session import Session
               help="Documents of each kind of data (real: the first of the corpus).")
 @click.option("--queries", type=click.IntRange(min=10), default=500, show_default=True, help="Held-out queries.")
 @click.option("--seed", "seed_value", type=int, default=1, show_default=True, help="Seed of the synthetic data.")
-@click.option("--generator", "generators", type=click.Choice(["default", "fitted"]), multiple=True,
-              default=("default", "fitted"), show_default=True, help="Synthetic generators to compare (repeatable).")
-@click.option("--fit", is_flag=True, help="Also search the fitted profile's parameters (minutes).")
+@click.option("--generator", "generators", type=click.Choice(["default", "topic"]), multiple=True,
+              default=("default", "topic"), show_default=True,
+              help="Synthetic generators to compare (repeatable): the default (the fitted profile), "
+                   "the earlier topic model.")
+@click.option("--fit", is_flag=True, help="Also search the fitted profile's parameters around the default's (minutes).")
 @click.option("--embeddings-dir", type=click.Path(file_okay=False), envvar="BENCH_EMBEDDINGS_DIR",
               help="Store of real embeddings (or BENCH_EMBEDDINGS_DIR). Default: DATA_DIR/embeddings")
 @click.option("--verdict/--no-verdict", default=True, show_default=True,
@@ -37,15 +39,14 @@ def calibrate_cmd(session: Session, documents, queries, seed_value, generators, 
     vector verdict on each."""
     from bench.core import config as settings
     from bench.vector import calibrate as cal
-    from seed.config import make_config
+    from seed.config import DEFAULT_EMBEDDINGS, TOPIC_EMBEDDINGS, make_config
     from seed.embeddings import FITTED
-    from seed.vectors import FITTED_NAME
 
     store = embedding_store(session, embeddings_dir)
     real, embedded = cal.real(store, documents, queries, session.err)
     kinds = [real]
     for generator in dict.fromkeys(generators):
-        source = FITTED_NAME if generator == "fitted" else "synthetic"
+        source = TOPIC_EMBEDDINGS if generator == "topic" else DEFAULT_EMBEDDINGS
         config = make_config("small", [f"documents={documents}", f"query_vectors={queries}"], seed=seed_value,
                              anchor="2026-01-01", embeddings=source)
         kinds.append(cal.synthetic(config, queries, source))

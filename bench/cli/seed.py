@@ -13,7 +13,7 @@ from bench.core import schema as schemas
 from bench.core.options import only_option
 from bench.judge.text import human_bytes
 from bench.session import Session
-from seed.embeddings import DEFAULT_DIFFICULTY
+from seed.embeddings import DEFAULT_DIFFICULTY, TOPIC_DIFFICULTY
 
 
 def scale_option(help_text: str):
@@ -34,14 +34,16 @@ def data_path(session: Session) -> Path | None:
 @click.option("--seed", "seed_value", type=int, default=1, show_default=True, help="Random seed of the dataset.")
 @click.option("--dim", type=click.IntRange(1, schemas.MAX_DIM), default=schemas.DEFAULT_DIM, show_default=True,
               help="Embedding dimension.")
-@click.option("--difficulty", type=click.FloatRange(0, 100), default=DEFAULT_DIFFICULTY, show_default=True,
-              help="Isotropic noise in the embeddings: higher is harder for ANN indexes.")
+@click.option("--difficulty", type=click.FloatRange(0, 100),
+              help=f"Isotropic noise in the embeddings: higher is harder for ANN indexes. Default: {DEFAULT_DIFFICULTY} "
+                   f"({TOPIC_DIFFICULTY} with --generator topic).")
 @click.option("--embeddings", "embeddings", type=click.Choice(["synthetic", "real"]), default="synthetic",
               show_default=True, help="Document and query vectors: the synthetic generator, or real all-MiniLM-L6-v2 "
                                       "embeddings of Python docstrings (cached; embedding needs the extra "
                                       "real-embeddings).")
-@click.option("--generator", type=click.Choice(["default", "fitted"]), default="default", show_default=True,
-              help="Synthetic generator: the default, or the profile fitted to real embeddings (bench calibrate).")
+@click.option("--generator", type=click.Choice(["default", "topic"]), default="default", show_default=True,
+              help="Synthetic generator: the default (fitted to real embeddings, bench calibrate), or the topic "
+                   "model that was the default before generator version 4.")
 @click.option("--embeddings-dir", type=click.Path(file_okay=False), envvar="BENCH_EMBEDDINGS_DIR",
               help="Store of real embeddings and their corpus (or BENCH_EMBEDDINGS_DIR). Default: DATA_DIR/embeddings")
 @click.option("--workers", type=click.IntRange(min=1), default=min(2, os.cpu_count() or 1), show_default=True,
@@ -78,15 +80,14 @@ def seed_cmd(session: Session, scale, seed_value, dim, difficulty, embeddings, g
 def vector_source(embeddings: str, generator: str) -> str:
     """SeedConfig.embeddings of --embeddings and --generator."""
     from bench.core.errors import UsageError
-    from seed.config import DEFAULT_EMBEDDINGS
+    from seed.config import DEFAULT_EMBEDDINGS, TOPIC_EMBEDDINGS
     from seed.real_embeddings import MODEL
-    from seed.vectors import FITTED_NAME
 
     if embeddings == "real":
         if generator != "default":
             raise UsageError("--generator chooses a synthetic generator; it does not apply to --embeddings real")
         return f"real:{MODEL}"
-    return FITTED_NAME if generator == "fitted" else DEFAULT_EMBEDDINGS
+    return TOPIC_EMBEDDINGS if generator == "topic" else DEFAULT_EMBEDDINGS
 
 
 def embedding_store(session: Session, embeddings_dir: str | None):
