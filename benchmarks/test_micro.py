@@ -18,7 +18,7 @@ import pytest
 
 from bench.judge import stats
 from seed import copy_binary
-from seed.embeddings import TopicModel
+from seed.embeddings import FITTED, FittedModel, TopicModel
 
 FIXTURE = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "tiny_run" / "results.json"
 ROWS, DIM = 2_000, 384
@@ -43,8 +43,14 @@ def test_copy_binary_encode(benchmark, columns):
     assert set(order) == set(values) and len(payload) > ROWS * DIM * 4
 
 
-def test_embedding_generation(benchmark):
-    model = TopicModel(seed=1, dim=DIM, topics=16)
+@pytest.mark.parametrize("generator", ["fitted_default", "topic"])
+def test_embedding_generation(benchmark, generator):
+    """The default generator (the fitted profile: neighbourhood centres and low-rank noise
+    on top) beside the topic model it replaced."""
+    if generator == "topic":
+        model = TopicModel(seed=1, dim=DIM, topics=16)
+    else:
+        model = FittedModel.for_documents(1, DIM, 16 * FITTED.docs_per_topic, FITTED)
     topics = np.arange(ROWS) % 16
 
     def sample():
