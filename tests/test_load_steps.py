@@ -4,6 +4,10 @@ personas and the tenant check cover the whole catalog."""
 
 from __future__ import annotations
 
+import json
+import math
+from pathlib import Path
+
 import pytest
 
 from bench.core.errors import BenchError
@@ -79,32 +83,93 @@ def test_capacity_ignores_a_step_that_holds_again_after_a_breach():
     assert everything["at_least"] and everything["users"] == 20 and not everything["all_planned_run"]
 
 
-def verdict(mine, base, problems=()):
-    return steps.concurrency_verdict("hardened", steps.capacity(series(mine)), steps.capacity(series(base)), 10.0,
-                                     list(problems))
+# The crossing logic alone (no between-run spread), and the claim as targets.toml states it.
+NO_SPREAD = steps.ConcurrencyClaim(10.0, 0.0)
+SPREAD = steps.ConcurrencyClaim(10.0, 0.365)
 
 
-BASE_BREAKS_AT_20 = [(10, 50, 0), (20, 300, 0)]
+def verdict(mine, base, problems=(), claim=NO_SPREAD):
+    return steps.concurrency_verdict("hardened", steps.capacity(series(mine), limit=SLO),
+                                     steps.capacity(series(base), limit=SLO), claim, list(problems))
+
+
+BASE_BREAKS_AT_20 = [(10, 50, 0), (20, 300, 0)]  # crosses 100 ms at 10 x 2^(ln 2 / ln 6) = 13.1 users
+
+
+def test_the_slo_crossing_is_placed_between_the_last_held_step_and_the_breach_log_log():
+    cap = steps.capacity(series(BASE_BREAKS_AT_20), limit=SLO)
+    assert (cap["users"], cap["first_breach"]) == (10, 20)
+    expected = 10 * 2 ** (math.log(2) / math.log(6))
+    assert cap["slo_crossing"]["estimate"] == pytest.approx(expected) == pytest.approx(13.08, abs=0.01)
+    # the interval ends read the slower and the faster end of each step's p95 interval
+    spread = steps.capacity([step(10, 50, interval=(40, 60)), step(20, 300, interval=(250, 350))], limit=SLO)
+    crossing = spread["slo_crossing"]
+    assert crossing["low"] == pytest.approx(10 * 2 ** (math.log(100 / 60) / math.log(350 / 60)))
+    assert crossing["high"] == pytest.approx(10 * 2 ** (math.log(100 / 40) / math.log(250 / 40)))
+    assert crossing["low"] < crossing["estimate"] < crossing["high"] < 20
+    # held every step: only a lower bound; held none: no crossing at all
+    everything = steps.capacity(series([(10, 5, 0), (200, 8, 0)]), limit=SLO)["slo_crossing"]
+    assert everything == {"estimate": 200.0, "low": 200.0, "high": None}
+    assert steps.capacity(series([(10, 300, 0)]), limit=SLO)["slo_crossing"] is None
+    # a breach by failures (p95 below the SLO): the breach step bounds the crossing
+    failed = steps.capacity(series([(10, 20, 0), (20, 40, 0.05)]), limit=SLO)["slo_crossing"]
+    assert failed["high"] == 20.0 and failed["low"] == 10.0
 
 
 def test_confirmed_only_when_the_least_favourable_reading_reaches_10x():
-    v = verdict([(10, 5, 0), (50, 5, 0), (200, 8, 0)], BASE_BREAKS_AT_20)  # >= 200 vs < 20
-    assert v["verdict"] == verdicts.CONFIRMED and v["figure"]["low"] == 10.0 and v["figure"]["high"] is None
-    assert v["claim"] == "concurrency" and v["figure"]["capacity_at_least"]
+    v = verdict([(10, 5, 0), (50, 5, 0), (200, 8, 0)], BASE_BREAKS_AT_20)  # >= 200 vs 13.1
+    assert v["verdict"] == verdicts.CONFIRMED and v["figure"]["low"] == pytest.approx(200 / 13.08, abs=0.01)
+    assert v["figure"]["high"] is None and v["claim"] == "concurrency" and v["figure"]["capacity_at_least"]
+    # the same run with targets.toml's between-run spread: 15.3x / 2.05 no longer reaches 10x
+    spread = verdict([(10, 5, 0), (50, 5, 0), (200, 8, 0)], BASE_BREAKS_AT_20, claim=SPREAD)
+    assert spread["verdict"] == verdicts.INCONCLUSIVE
+    assert spread["figure"]["low"] == pytest.approx(200 / 13.08 / math.exp(1.96 * 0.365), abs=0.01)
+    far = verdict([(10, 5, 0), (500, 8, 0), (1000, 300, 0)], BASE_BREAKS_AT_20, claim=SPREAD)
+    assert far["verdict"] == verdicts.CONFIRMED and far["figure"]["low"] > 10
 
 
 def test_an_untested_upper_bound_is_inconclusive_not_confirmed():
-    v = verdict([(10, 5, 0), (50, 5, 0), (100, 8, 0)], BASE_BREAKS_AT_20)  # >= 100 vs [10, 20): 5x .. inf
+    v = verdict([(10, 5, 0), (50, 5, 0), (100, 8, 0)], BASE_BREAKS_AT_20)  # >= 100 vs 13.1: 7.6x .. inf
     assert v["verdict"] == verdicts.INCONCLUSIVE and "untested upper bound" in v["note"]
     both_hold = verdict([(10, 5, 0), (1000, 5, 0)], [(10, 5, 0), (1000, 50, 0)])  # baseline >= 1000: ratio >= 0
     assert both_hold["verdict"] == verdicts.INCONCLUSIVE and both_hold["figure"]["low"] == 0.0
 
 
 def test_refuted_when_even_the_most_favourable_reading_misses_10x():
-    v = verdict([(10, 5, 0), (50, 5, 0), (100, 300, 0)], BASE_BREAKS_AT_20)  # [50, 100) vs [10, 20): < 10x
-    assert v["verdict"] == verdicts.REFUTED and v["figure"]["high"] == 10.0
+    mine = [(10, 5, 0), (50, 5, 0), (100, 300, 0)]  # crosses at 50 x 2^(ln 20 / ln 60) = 83.0
+    v = verdict(mine, BASE_BREAKS_AT_20)
+    assert v["verdict"] == verdicts.REFUTED and v["figure"]["high"] == pytest.approx(83.0 / 13.08, abs=0.02)
+    spread = verdict(mine, BASE_BREAKS_AT_20, claim=SPREAD)  # 6.3x x 2.05 = 13x: within the runs' spread
+    assert spread["verdict"] == verdicts.INCONCLUSIVE and "widened" in spread["note"]
+    assert verdict([(10, 5, 0), (20, 300, 0)], BASE_BREAKS_AT_20, claim=SPREAD)["verdict"] == verdicts.REFUTED
     base_never_started = verdict([(10, 5, 0), (20, 300, 0)], [(10, 500, 0)])  # baseline in [0, 10): unbounded
     assert base_never_started["verdict"] == verdicts.INCONCLUSIVE
+
+
+# Two back-to-back `make bench` runs of one commit (2026-12-03, /tmp/mb11 and /tmp/mb12): (users,
+# p95, its interval) of baseline's and review's steps up to the breach. On the grid alone review's
+# claim was refuted in the first (100 vs 20 users: ratio < 200/20 = 10) and inconclusive in the
+# second (baseline's 20-user step undecided): the word moved with one noisy step.
+RUN_1 = {"baseline": [(5, 55.8, 41.0, 62.2), (10, 70.3, 52.5, 87.2), (20, 80.8, 74.6, 93.6),
+                      (50, 228.6, 208.4, 285.2)],
+         "review": [(50, 28.0, 26.3, 32.7), (100, 42.4, 36.4, 54.4), (200, 145.8, 124.4, 160.0)],
+         "hardened": [(200, 3.4, 3.0, 3.7), (500, 5.3, 5.1, 5.8), (1000, 172.8, 171.8, 174.2)]}
+RUN_2 = {"baseline": [(5, 55.3, 41.6, 62.0), (10, 64.2, 49.6, 89.0), (20, 97.4, 86.4, 112.7),
+                      (50, 278.0, 255.2, 383.5)],
+         "review": [(50, 26.7, 23.7, 32.8), (100, 35.9, 29.7, 42.0), (200, 124.7, 109.1, 132.1)],
+         "hardened": [(200, 3.8, 3.5, 4.0), (500, 6.2, 5.8, 6.6), (1000, 88.7, 86.4, 95.0)]}
+
+
+def test_two_real_runs_that_moved_the_grid_word_give_the_same_words():
+    words = []
+    for run in (RUN_1, RUN_2):
+        caps = {v: steps.capacity([step(u, p95, interval=(low, high)) for u, p95, low, high in points], limit=SLO)
+                for v, points in run.items()}
+        words.append({v: steps.concurrency_verdict(v, caps[v], caps["baseline"], SPREAD, [])["verdict"]
+                      for v in ("review", "hardened")})
+        grid = steps.ratio_interval({**caps["review"], "slo_crossing": None}, caps["baseline"])
+        assert grid["high"] == (10.0 if run is RUN_1 else 20.0)  # what the grid alone gave: 200/20, 200/10
+    assert words == [{"review": verdicts.INCONCLUSIVE, "hardened": verdicts.CONFIRMED}] * 2
 
 
 def test_a_baseline_that_breaches_at_its_lowest_step_is_latency_bound_never_a_confirmed_ratio():
@@ -115,7 +180,7 @@ def test_a_baseline_that_breaches_at_its_lowest_step_is_latency_bound_never_a_co
     # undecided at 1 and 2 users, breached at 5: it held nothing either
     base = [step(1, 60, interval=(20, None)), step(2, 90, interval=(40, 150)), step(5, 300, interval=(250, 400))]
     v = steps.concurrency_verdict("hardened", steps.capacity(series([(10, 5, 0), (500, 8, 0), (1000, 900, 0)])),
-                                  steps.capacity(base), 10.0, [])
+                                  steps.capacity(base), NO_SPREAD, [])
     assert v["verdict"] == verdicts.INCONCLUSIVE and "baseline held no step decidedly" in v["note"]
 
 
@@ -126,9 +191,9 @@ def test_the_concurrency_figure_reads_the_same_in_every_report():
     assert figure_text(no_baseline) == "500 vs 0 users, ratio [25.0×, ∞]"  # baseline held nothing: no estimate
     assert no_baseline["verdict"] == verdicts.INCONCLUSIVE
     untested = verdict([(10, 5, 0), (50, 5, 0), (200, 8, 0)], BASE_BREAKS_AT_20)
-    assert figure_text(untested) == "≥ 200 vs 10 users, ratio ≥ 20.0× [10.0×, ∞]"
-    bounded = verdict([(10, 5, 0), (50, 5, 0), (100, 300, 0)], BASE_BREAKS_AT_20)
-    assert figure_text(bounded) == "50 vs 10 users, ratio 5.0× [2.5×, 10.0×]"
+    assert figure_text(untested) == "≥ 200 vs 10 users, ratio ≥ 15.3× [15.3×, ∞]"
+    bounded = verdict([(10, 5, 0), (50, 5, 0), (100, 300, 0)], BASE_BREAKS_AT_20, claim=SPREAD)
+    assert figure_text(bounded) == "50 vs 10 users (SLO crossed at ~83 vs ~13), ratio 6.3× [3.1×, 13.0×]"
 
 
 def test_problems_and_a_client_bound_breach_make_it_inconclusive():
@@ -139,7 +204,7 @@ def test_problems_and_a_client_bound_breach_make_it_inconclusive():
     cap = steps.capacity(base)
     assert not cap["breach_reliable"] and steps.bounds(cap) == (10.0, None)
     mine = steps.capacity(series([(10, 5, 0), (200, 8, 0), (400, 500, 0)]))
-    v = steps.concurrency_verdict("hardened", mine, cap, 10.0, [])  # would be confirmed with a reliable baseline
+    v = steps.concurrency_verdict("hardened", mine, cap, NO_SPREAD, [])  # would be confirmed with a reliable baseline
     assert v["verdict"] == verdicts.INCONCLUSIVE and "baseline's breach at 20 users was client-bound" in v["note"]
 
 
@@ -236,10 +301,14 @@ def test_a_step_whose_p95_interval_straddles_the_slo_is_undecided_and_makes_the_
     # 2 users: vouched for by the held step above it; 50 users: inside the range [10, 100)
     assert (cap["users"], cap["first_breach"], cap["undecided"], cap["at_least"]) == (10, 100, [50], False)
     mine = steps.capacity(series([(10, 5, 0), (500, 8, 0), (1000, 300, 0)]))  # [500, 1000)
-    depends = steps.concurrency_verdict("hardened", mine, cap, 10.0, [])  # [500/100, 1000/10) = [5, 100)
+    # the undecided step sits inside baseline's crossing interval: 100 ms reached at [38, 73] users
+    assert cap["slo_crossing"]["low"] < 50 < cap["slo_crossing"]["high"] < 100
+    crossing_only = steps.concurrency_verdict("hardened", mine, cap, NO_SPREAD, [])  # 811 / 73 = 11.1x at least
+    assert crossing_only["verdict"] == verdicts.CONFIRMED  # the grid alone gave [500/100, 1000/10) = [5, 100)
+    depends = steps.concurrency_verdict("hardened", mine, cap, SPREAD, [])
     assert depends["verdict"] == verdicts.INCONCLUSIVE and "straddled the SLO at 50 users" in depends["note"]
     decided = steps.capacity([few, step(10, 30, interval=(25, 40)), step(50, 150, interval=(120, 180))])
-    assert steps.concurrency_verdict("hardened", mine, decided, 10.0, [])["verdict"] == verdicts.CONFIRMED
+    assert steps.concurrency_verdict("hardened", mine, decided, NO_SPREAD, [])["verdict"] == verdicts.CONFIRMED
 
 
 def test_undecided_steps_without_a_decided_breach_leave_the_upper_bound_unknown():
@@ -405,3 +474,32 @@ def test_the_terminal_table_shows_each_claim_in_its_own_column():
             assert f"│ {v['verdict']}: capacity 0 users" in row and "think time 5-30 s" in row, row
     baseline = next(line for line in lines if line.startswith("│ baseline ") and "│ completed" in line)
     assert "(reference)" in baseline
+
+
+def test_the_spread_script_pools_the_log_ratios_of_several_runs(tmp_path):
+    """scripts/concurrency_spread.py on the two runs above: its sd is the sample sd of the
+    two log crossing ratios of each variant, pooled."""
+    root = Path(__file__).resolve().parents[1]
+    files = []
+    for number, run in enumerate((RUN_1, RUN_2)):
+        records = [{**step(u, p95, interval=(low, high)), "variant": v} for v, points in run.items()
+                   for u, p95, low, high in points]
+        path = tmp_path / f"run{number}.json"
+        path.write_text(json.dumps({"load": {"steps": records, "slo": {"p95_ms": 100.0, "max_failure_ratio": 0.01}}}))
+        files.append(str(path))
+    out = subprocess.run([sys.executable, str(root / "scripts" / "concurrency_spread.py"), *files],
+                         capture_output=True, text=True, cwd=root, timeout=60)
+    assert out.returncode == 0, out.stderr
+    logs = []
+    for run in (RUN_1, RUN_2):
+        caps = {v: steps.capacity([step(u, p, interval=(lo, hi)) for u, p, lo, hi in pts], limit=SLO)
+                for v, pts in run.items()}
+        logs.append(math.log(caps["review"]["slo_crossing"]["estimate"]
+                             / caps["baseline"]["slo_crossing"]["estimate"]))
+    # hardened held 1,000 users in the second run: an open ratio, left out of the spread
+    assert "hardened" not in out.stdout.splitlines()[1]
+    pooled = abs(logs[0] - logs[1]) / math.sqrt(2)  # the sample sd of two values
+    assert f"pooled between-run sd of the log ratio: {pooled:.3f} (2 ratios, 1 variants)" in out.stdout
+    usage = subprocess.run([sys.executable, str(root / "scripts" / "concurrency_spread.py"), files[0]],
+                           capture_output=True, text=True, cwd=root, timeout=60)
+    assert usage.returncode == 2 and "two runs or more" in usage.stdout

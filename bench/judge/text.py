@@ -111,8 +111,9 @@ def projection_text(claim: str, fig: dict) -> str:
 
 
 def concurrency_text(fig: dict) -> str:
-    """Both capacities and the bounds of their ratio. The estimate is missing when
-    baseline held no step, and the upper bound when a side's breach is untested (∞)."""
+    """Both capacities (steps held), where each crossed the SLO between its steps, and the
+    ratio with its interval. The estimate is missing when baseline held no step, and the
+    upper bound when a side's breach is untested (∞)."""
     def users(count, at_least):
         return ("≥ " if at_least else "") + f"{count:,}"
 
@@ -121,9 +122,12 @@ def concurrency_text(fig: dict) -> str:
 
     estimate = fig.get("estimate")
     ratio = ("" if estimate is None else ("≥ " if fig.get("capacity_at_least") else "") + times(estimate) + " ")
-    return (f"{users(fig['capacity_users'], fig.get('capacity_at_least'))} vs "
-            f"{users(fig['baseline_capacity_users'], fig.get('baseline_at_least'))} users, "
-            f"ratio {ratio}[{times(fig['low'])}, {times(fig.get('high'))}]")
+    held = (f"{users(fig['capacity_users'], fig.get('capacity_at_least'))} vs "
+            f"{users(fig['baseline_capacity_users'], fig.get('baseline_at_least'))} users")
+    crossed = ""
+    if fig.get("baseline_crossing_users") and fig.get("crossing_users") and not fig.get("capacity_at_least"):
+        crossed = f" (SLO crossed at ~{fig['crossing_users']:,.0f} vs ~{fig['baseline_crossing_users']:,.0f})"
+    return f"{held}{crossed}, ratio {ratio}[{times(fig['low'])}, {times(fig.get('high'))}]"
 
 
 def capacity_text(capacity: dict) -> str:

@@ -293,10 +293,11 @@ def build_section(runs: list[dict], config: dict, previous: dict | None = None) 
     capacity, all_steps, findings = {}, [], []
     for run in merged:
         run["steps"] = stepping.annotate(run["steps"])
-        capacity[run["variant"]] = {**stepping.capacity(run["steps"], tuple(run["plan"])), "status": run["status"]}
+        capacity[run["variant"]] = {**stepping.capacity(run["steps"], tuple(run["plan"]), limit),
+                                    "status": run["status"]}
         all_steps += run["steps"]
         findings += tenancy_findings(run)
-    factor = float(verdicts.targets()["concurrency"]["factor"])
+    claim = stepping.concurrency_claim()
     out_verdicts = []
     base = by_variant.get(REFERENCE)
     think = tuple(config["think_seconds"]) if config.get("think_seconds") else None
@@ -314,7 +315,7 @@ def build_section(runs: list[dict], config: dict, previous: dict | None = None) 
         if run["plan"] != base["plan"]:
             problems.append("the variant and baseline ran different steps")
         leaks = sum(f["cross_tenant_requests"] for f in findings if f["variant"] == run["variant"])
-        record = stepping.concurrency_verdict(run["variant"], capacity[run["variant"]], capacity[REFERENCE], factor,
+        record = stepping.concurrency_verdict(run["variant"], capacity[run["variant"]], capacity[REFERENCE], claim,
                                               problems)
         if leaks:
             record["note"] += f"; {leaks} requests returned rows of another tenant (security failures)"
@@ -324,7 +325,10 @@ def build_section(runs: list[dict], config: dict, previous: dict | None = None) 
             "capacity_rule": "[largest step held, first step breached): held = the p95 interval's upper bound "
                              "below the slo and unexpected failures < limit; breached = its lower bound at or above "
                              "the slo (or failures); otherwise undecided, and a load generator that was saturated "
-                             "cannot breach; at_least when no tested step breached or was undecided",
+                             "cannot breach; at_least when no tested step breached or was undecided. The verdict's "
+                             "ratio uses slo_crossing: where p95 reaches the slo between the last step held and the "
+                             "first breach (log-log), read at the p95 figures and at their interval's ends, widened by "
+                             "targets.toml's between-run spread",
             "runs": [{k: v for k, v in r.items() if k != "steps"} for r in merged], "steps": all_steps,
             "capacity": capacity,
             "security": {"cross_tenant": findings,

@@ -14,9 +14,11 @@ breach: its users waited for the generator.
 Capacity: [largest step held, first step breached). Latency is taken not to fall as users
 rise: a held step vouches for undecided steps below it, and a step that holds again after
 a breach is noise on a shared machine (shown, not counted). Undecided steps above the
-last held one leave the capacity a range. The verdict works on those bounds, so a ratio
-that depends on an untested upper bound or an undecided step is inconclusive, and so is
-any ratio over a baseline that held no step (latency-bound, not a capacity ratio).
+last held one leave the capacity a range. The verdict's ratio places the SLO between
+those steps (crossing()) and widens its interval by the spread between runs measured in
+targets.toml, so a ratio within that spread of the claim, or one that depends on an
+untested upper bound, is inconclusive, and so is any ratio over a baseline that held no
+step (latency-bound, not a capacity ratio). docs/load.md states the rule.
 
 Window: a step measures for step_seconds, then until step_requests requests or
 step_max_seconds, then up to step_extend_seconds more while the p95 interval of Locust's
@@ -32,6 +34,7 @@ whatever the interval: a low step undecided for want of requests does not stop i
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from bench.judge import stats
@@ -203,11 +206,12 @@ def should_stop(judged: list[dict]) -> str | None:
     return None
 
 
-def capacity(steps: list[dict], planned: tuple[int, ...] | None = None) -> dict:
+def capacity(steps: list[dict], planned: tuple[int, ...] | None = None, limit: Slo | None = None) -> dict:
     """A variant's capacity from its measured steps (each with "users" and "judgement"):
     [users, first_breach). Latency is taken not to fall as users rise, so a held step
     vouches for the undecided ones below it; undecided steps above the last held one
-    leave the capacity a range (they are listed)."""
+    leave the capacity a range (they are listed). `slo_crossing` places the SLO between
+    the steps (crossing())."""
     ordered = sorted(steps, key=lambda s: s["users"])
     held, breach, undecided = 0, None, []
     for s in ordered:
@@ -221,7 +225,7 @@ def capacity(steps: list[dict], planned: tuple[int, ...] | None = None) -> dict:
             undecided.append(s["users"])
     undecided = [u for u in undecided if u > held]
     top = ordered[-1]["users"] if ordered else 0
-    return {
+    cap = {
         "users": held,
         "first_breach": breach["users"] if breach else None,
         "breach_reasons": breach["judgement"]["reasons"] if breach else [],
@@ -235,6 +239,66 @@ def capacity(steps: list[dict], planned: tuple[int, ...] | None = None) -> dict:
         "top_tested": top,
         "all_planned_run": planned is None or top >= max(planned),
     }
+    return {**cap, "slo_crossing": crossing(ordered, cap, limit or slo())}
+
+
+def crossing(ordered: list[dict], cap: dict, limit: Slo) -> dict | None:
+    """Where the variant's p95 reaches the SLO, in users: {"estimate", "low", "high"}, by
+    log-log interpolation between the last step held and the first breach (both
+    measured). `low` reads every step's p95 at its interval's upper bound (the slowest
+    reading), `high` at its lower bound; `high` is None when no reliable breach bounds it,
+    and at_least capacities have only `low` (= the top step held). None when no step held
+    (latency-bound: there is no crossing to place). Steps give a bracket [held, breach);
+    the crossing narrows it, so that a ratio is not decided by which grid point a noisy
+    step fell on."""
+    held = cap["users"]
+    if not held:
+        return None
+    window = [s for s in ordered if held <= s["users"] <= (cap["first_breach"] or ordered[-1]["users"])]
+
+    def reading(key):
+        return [(s["users"], _p95_reading(s, key)) for s in window]
+
+    low = _first_crossing(reading("high_ms"), limit.p95_ms)
+    high = _first_crossing(reading("low_ms"), limit.p95_ms)
+    estimate = _first_crossing(reading("p95_ms"), limit.p95_ms)
+    low = float(held) if low is None else low
+    reliable_breach = cap["first_breach"] if cap["breach_reliable"] else None
+    if reliable_breach is None:
+        high = None
+    elif high is None or high > reliable_breach:  # a breach by failures: its p95 may sit below the SLO
+        high = float(reliable_breach)
+    if estimate is None:
+        estimate = low if cap["at_least"] else None
+    if estimate is not None:
+        estimate = max(low, estimate if high is None else min(high, estimate))
+    return {"estimate": estimate, "low": low, "high": high}
+
+
+def _p95_reading(step: dict, key: str) -> float | None:
+    """A step's p95 read at its interval's `key` end ("p95_ms": the figure itself); None
+    when unbounded (too few requests) or nothing completed."""
+    if key == "p95_ms" or not step.get("p95_interval"):
+        return step.get("p95_ms")
+    return step["p95_interval"].get(key, step.get("p95_ms"))
+
+
+def _first_crossing(points: list[tuple[int, float | None]], slo_ms: float) -> float | None:
+    """Users at which a series of (users, p95 ms) first reaches slo_ms, interpolated
+    log-log from the step before (latency grows about as a power of the load near a
+    knee); an unbounded reading counts as over, at the step before. None if it never does."""
+    previous = None
+    for users, ms in points:
+        if ms is None or ms >= slo_ms:
+            if previous is None:
+                return float(users)
+            u0, ms0 = previous
+            if ms is None:
+                return float(u0)
+            share = math.log(slo_ms / ms0) / math.log(ms / ms0)
+            return u0 * (users / u0) ** share
+        previous = (users, max(ms, 1e-3))
+    return None
 
 
 def bounds(cap: dict) -> tuple[float, float | None]:
@@ -243,29 +307,57 @@ def bounds(cap: dict) -> tuple[float, float | None]:
     return float(cap["users"]), (float(high) if high is not None else None)
 
 
-def ratio_interval(mine: dict, base: dict) -> dict:
-    """Bounds of capacity(variant) / capacity(baseline) from both capacities' bounds."""
-    m_low, m_high = bounds(mine)
-    b_low, b_high = bounds(base)
-    low = m_low / b_high if b_high else 0.0  # baseline's upper bound untested: the ratio may be tiny
-    high = m_high / b_low if (m_high is not None and b_low > 0) else None  # None: unbounded
-    estimate = m_low / b_low if b_low > 0 else None
+@dataclass(frozen=True)
+class ConcurrencyClaim:
+    """targets.toml [concurrency]: the claimed factor, and the spread of the log capacity
+    ratio between runs (machine state, fresh data directory) that no single run sees."""
+    factor: float = 10.0
+    between_run_log_sd: float = 0.0
+
+    @property
+    def between_run_factor(self) -> float:
+        """The ratio interval is widened by this factor on each side (95%)."""
+        return math.exp(1.96 * self.between_run_log_sd)
+
+
+def concurrency_claim() -> ConcurrencyClaim:
+    from bench.judge.verdicts import targets
+
+    claim = targets()["concurrency"]
+    return ConcurrencyClaim(float(claim["factor"]), float(claim.get("between_run_log_sd", 0.0)))
+
+
+def ratio_interval(mine: dict, base: dict, between_run_factor: float = 1.0) -> dict:
+    """capacity(variant) / capacity(baseline) from both SLO crossings: the estimate, and
+    bounds from each side's least and most favourable reading, widened by
+    `between_run_factor`. low is 0 when baseline's crossing has no upper bound (the ratio
+    may be tiny), high None when the variant's has none (unbounded)."""
+    m, b = mine.get("slo_crossing"), base.get("slo_crossing")
+    if not m or not b:  # a side held no step: the grid bounds alone (latency-bound, judged inconclusive)
+        m_low, m_high = bounds(mine)
+        b_low, b_high = bounds(base)
+        m, b = {"low": m_low, "high": m_high, "estimate": None}, {"low": b_low, "high": b_high, "estimate": None}
+    low = m["low"] / b["high"] / between_run_factor if b["high"] else 0.0
+    high = m["high"] / b["low"] * between_run_factor if (m["high"] is not None and b["low"] > 0) else None
+    estimate = m["estimate"] / b["estimate"] if m["estimate"] is not None and b["estimate"] else None
     return {"estimate": estimate, "low": low, "high": high}
 
 
-def concurrency_verdict(variant: str, mine: dict, base: dict, factor: float, problems: list[str]) -> dict:
-    """The `concurrency` claim for one variant: confirmed when even the least favourable
-    reading of the bounds reaches `factor`, refuted when even the most favourable misses
-    it, else inconclusive; `problems` (a lost worker, a timed-out run) force inconclusive.
-    Bounds are half-open (a breach step was not held), so low < true ratio < high."""
+def concurrency_verdict(variant: str, mine: dict, base: dict, claim: ConcurrencyClaim, problems: list[str]) -> dict:
+    """The `concurrency` claim for one variant: confirmed when the ratio interval's lower
+    bound reaches the factor, refuted when its upper bound stays below it, else
+    inconclusive; `problems` (a lost worker, a timed-out run) force inconclusive. The
+    interval covers each step's sampling (its p95 interval) and, through
+    claim.between_run_log_sd, the spread between runs (docs/decisions.md)."""
     from bench.judge import verdicts
 
-    interval = ratio_interval(mine, base)
+    factor = claim.factor
+    interval = ratio_interval(mine, base, claim.between_run_factor)
     if base["users"] == 0:  # latency-bound: a ratio over "no users" says nothing about concurrency
         verdict = verdicts.INCONCLUSIVE
     elif interval["low"] >= factor:
         verdict = verdicts.CONFIRMED
-    elif interval["high"] is not None and interval["high"] <= factor:  # the true ratio is strictly below high
+    elif interval["high"] is not None and interval["high"] < factor:
         verdict = verdicts.REFUTED
     else:
         verdict = verdicts.INCONCLUSIVE
@@ -274,11 +366,17 @@ def concurrency_verdict(variant: str, mine: dict, base: dict, factor: float, pro
     if verdict == verdicts.INCONCLUSIVE:
         notes += [why for why in (_unbounded("baseline", base), _unbounded("the variant", mine),
                                   _undecided("baseline", base), _undecided("the variant", mine)) if why]
+        if interval["estimate"] is not None and base["users"] and interval["high"] is not None:
+            notes.append(f"the ratio's interval, widened x/{claim.between_run_factor:.2f} for the spread between runs "
+                         f"(targets.toml), contains {factor:g}x")
     if problems:
         verdict = verdicts.INCONCLUSIVE
         notes += problems
+    crossings = {"crossing_users": (mine.get("slo_crossing") or {}).get("estimate"),
+                 "baseline_crossing_users": (base.get("slo_crossing") or {}).get("estimate")}
     figure = {**interval, "factor": factor, "capacity_users": mine["users"], "baseline_capacity_users": base["users"],
-              "capacity_at_least": mine["at_least"], "baseline_at_least": base["at_least"]}
+              "capacity_at_least": mine["at_least"], "baseline_at_least": base["at_least"], **crossings,
+              "between_run_factor": claim.between_run_factor}
     return verdicts.verdict_record("concurrency", variant, verdict, figure, "; ".join(notes))
 
 
