@@ -275,7 +275,11 @@ def test_command_writes_a_valid_vector_section(vector_dsn, tmp_path, capsys):
         assert {t["clients"] for t in p["throughput"]} == ({1} if p.get("replica_of") else {1, 2})
     assert {(m["target"], m["config"]) for m in section["matched"]} == {(t, n) for t in (0.9, 0.95, 0.99)
                                                                         for n in names}
-    assert all(c["interleaved"] for c in section["comparisons"] if c["comparable"])
+    # the verdict's level is measured again in interleaved rounds, and only its bracketing settings
+    assert all(c["interleaved"] for c in section["comparisons"] if c["comparable"] and c["target"] == 0.95)
+    bracketing = {(name, p["setting"]) for name in {p["config"] for p in section["sweeps"]}
+                  for p in matched.bracket([q for q in section["sweeps"] if q["config"] == name], 0.95) or () if p}
+    assert {(r.get("same_index_as") or r["config"], r["setting"]) for r in section["interleaved"]} <= bracketing
     assert {r["mode"] for r in section["filtered"]} == {"off", "strict_order", "relaxed_order"}
     assert section["rls"] and all(r["variant"] == "hardened" and r["leaks"] == 0 for r in section["rls"])
     assert {s["variant"] for s in section["rls_skipped"]} == {"baseline", "review"}

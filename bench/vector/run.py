@@ -199,12 +199,14 @@ def run(conn: psycopg.Connection, dsn: str, variants: list[Variant], options: Ve
                     replica_of[replica.name] = (config.name, build)
                     index_done()
 
-        # ---- interleaved phase: the kept indexes at their matched settings, round-robin
+        # ---- interleaved phase: the kept indexes at the settings that bracket the verdict's recall,
+        # round-robin (the other levels are compared from their sweeps, and say so: at the small
+        # scale the IVFFlat settings of every level cost a third of the vector phase)
         interleaved_results: dict[tuple[str, str], dict] = {}
         arms = []
         for name, (config, sql) in kept.items():
-            labels = {p["setting"] for t in targets if (pair := matched.bracket(points_by_config[name], t))
-                      for p in pair if p}
+            pair = matched.bracket(points_by_config[name], catalog.verdict_target) or ()
+            labels = {p["setting"] for p in pair if p}
             arms += [measure.Arm(name, s, sql) for s in config.settings() if s.label in labels]
         if len(kept) > 1 and arms:
             note(f"vector: interleaved rounds over {len(arms)} (index, setting) pairs of {', '.join(kept)}")
