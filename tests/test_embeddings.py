@@ -85,6 +85,25 @@ def test_fitted_profile_is_the_same_in_any_chunk():
     assert np.allclose(np.linalg.norm(x, axis=1), 1, atol=1e-5)
 
 
+def test_fitted_centres_kept_between_chunks_are_the_ones_drawn_afresh(monkeypatch):
+    """The centre cache changes no vector: a model that met the neighbourhoods in earlier
+    chunks, and one whose bounded cache was cleared midway, draw what a fresh one draws."""
+    from seed import embeddings
+    from seed.embeddings import FITTED, FittedModel
+
+    rng = np.random.default_rng(5)
+    topics, groups = rng.integers(0, 8, 3000), rng.integers(0, 40, 3000)
+    fresh = FittedModel.for_documents(1, 64, 20_000, FITTED)._centres(topics, groups)
+    warm = FittedModel.for_documents(1, 64, 20_000, FITTED)
+    for chunk in np.array_split(np.arange(3000), 6):
+        warm._centres(topics[chunk], groups[chunk])
+    assert len(warm._centre_cache) == len(set(zip(topics.tolist(), groups.tolist())))
+    assert np.array_equal(warm._centres(topics, groups), fresh)
+    monkeypatch.setattr(embeddings, "CENTRE_CACHE_BYTES", 4 * 64 * 50)  # 50 centres, then cleared
+    small = FittedModel.for_documents(1, 64, 20_000, FITTED)
+    assert np.array_equal(small._centres(topics, groups), fresh) and len(small._centre_cache) <= 50
+
+
 def test_fitted_local_noise_lies_in_its_topic_subspace():
     """With local_share 1 a document's noise around its neighbourhood's centre spans only
     its topic's local_rank directions; the shared mix keeps the noise's expected norm at 1;
