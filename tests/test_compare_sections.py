@@ -309,13 +309,42 @@ def test_a_load_step_p95_beyond_its_interval_is_said_and_a_capacity_drop_is_gate
     assert steps_ and {i.status for i in steps_} == {s.CHANGED} and not r.failed
     assert all("covers one run only" in i.noise for i in steps_)
 
-    def held(users):
+    def held(users, crossing):
         def edit(results):
             for cap in results["load"]["capacity"].values():
                 cap.update(users=users, first_breach=None if users == 4 else 4, breach_reliable=users != 4,
-                           undecided=[], at_least=users == 4)
+                           undecided=[], at_least=users == 4, slo_crossing=crossing)
         return edit
-    dropped = gate.review(write(tmp_path / "held", changed(tiny, held(4))),
-                          write(tmp_path / "dropped", changed(tiny, held(2))))
-    capacity = [i for i in dropped.items["load"] if i.what.endswith(": capacity")]
+    before, after = {"estimate": 4.0, "low": 4.0, "high": None}, {"estimate": 1.0, "low": 0.9, "high": 1.1}
+    dropped = gate.review(write(tmp_path / "held", changed(tiny, held(4, before))),
+                          write(tmp_path / "dropped", changed(tiny, held(2, after))))
+    capacity = [i for i in dropped.items["load"] if ": capacity" in i.what]
     assert capacity and {i.status for i in capacity} == {s.REGRESSION} and dropped.failed
+
+
+def test_a_capacity_is_compared_at_the_slo_crossing_not_at_the_grid_step(tiny, tmp_path):
+    """Real figures of two make bench runs of one commit (2026-12-03): review held 200 users
+    and then 100 (breached at 200), its p95 crossing the SLO at 208 and 190 users. The grid
+    flip is not a regression; a halving is undecidable at the spread between runs, and says
+    what it could detect; a drop to a fifth is a regression."""
+    def capacity(users, breach, crossing):
+        def edit(results):
+            for cap in results["load"]["capacity"].values():
+                cap.update(users=users, first_breach=breach, breach_reliable=True, undecided=[], at_least=False,
+                           slo_crossing=dict(zip(("estimate", "low", "high"), crossing)))
+        return edit
+    old = write(tmp_path / "old", changed(tiny, capacity(200, 500, (208.1, 200.3, 217.5))))
+
+    def compared(name, users, breach, crossing):
+        review = gate.review(old, write(tmp_path / name, changed(tiny, capacity(users, breach, crossing))))
+        items = [i for i in review.items["load"] if ": capacity" in i.what]
+        assert items
+        return review, items
+    flip, items = compared("flip", 100, 200, (190.0, 182.0, 197.0))
+    assert {i.status for i in items} == {s.UNDECIDABLE} and not flip.failed
+    assert all(i.change == pytest.approx(190 / 208.1 - 1) and "190 [182, 197]" in i.noise for i in items)
+    halved, items = compared("halved", 50, 200, (104.0, 100.0, 110.0))
+    assert {i.status for i in items} == {s.UNDECIDABLE} and not halved.failed
+    assert all(0.5 < i.detectable < 0.8 for i in items)  # x/2.75 each way: only a larger drop is decided
+    fifth, items = compared("fifth", 20, 50, (42.0, 38.0, 45.0))
+    assert {i.status for i in items} == {s.REGRESSION} and fifth.failed

@@ -116,6 +116,27 @@ def test_the_slo_crossing_is_placed_between_the_last_held_step_and_the_breach_lo
     assert failed["high"] == 20.0 and failed["low"] == 10.0
 
 
+
+def test_a_capacity_change_between_runs_compares_crossings_widened_for_the_spread_between_runs():
+    """bench compare's capacity figure: new / old crossing, bounds from both intervals, each
+    side widened as the ratio is (sqrt(2) x the log sd on the change)."""
+    old = {"slo_crossing": {"estimate": 208.1, "low": 200.3, "high": 217.5}}  # review, make bench run 1
+    new = {"slo_crossing": {"estimate": 190.0, "low": 182.0, "high": 197.0}}  # run 2: grid 200 -> 100 users
+    bare = steps.crossing_change(old, new, NO_SPREAD)
+    assert bare["estimate"] == pytest.approx(190.0 / 208.1)
+    assert (bare["low"], bare["high"]) == (pytest.approx(182 / 217.5), pytest.approx(197 / 200.3))
+    assert bare["high"] < 1  # within one run's intervals alone the drop would be decided
+    spread = steps.crossing_change(old, new, SPREAD)
+    widen = math.exp(1.96 * math.sqrt(2) * 0.365)
+    assert spread["widen"] == pytest.approx(widen) == pytest.approx(2.75, abs=0.01)
+    assert spread["low"] == pytest.approx(182 / 217.5 / widen) and spread["high"] == pytest.approx(197 / 200.3 * widen)
+    assert spread["detectable"] == pytest.approx(1 - 200.3 / (217.5 * widen))
+    # a side that held every step bounds the change on one end only; one with no crossing gives none
+    held_all = {"slo_crossing": {"estimate": 1000.0, "low": 1000.0, "high": None}}
+    assert steps.crossing_change(new, held_all, SPREAD)["high"] is None
+    assert steps.crossing_change(held_all, new, SPREAD)["low"] == 0.0
+    assert steps.crossing_change(old, {"slo_crossing": None}, SPREAD) is None
+
 def test_confirmed_only_when_the_least_favourable_reading_reaches_10x():
     v = verdict([(10, 5, 0), (50, 5, 0), (200, 8, 0)], BASE_BREAKS_AT_20)  # >= 200 vs 13.1
     assert v["verdict"] == verdicts.CONFIRMED and v["figure"]["low"] == pytest.approx(200 / 13.08, abs=0.01)

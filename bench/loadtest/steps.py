@@ -343,6 +343,25 @@ def ratio_interval(mine: dict, base: dict, between_run_factor: float = 1.0) -> d
     return {"estimate": estimate, "low": low, "high": high}
 
 
+def crossing_change(old: dict, new: dict, claim: ConcurrencyClaim) -> dict | None:
+    """new / old SLO crossing of one variant in two runs (`bench compare`): the estimate,
+    bounds from each side's crossing interval, widened for the spread between runs. Each
+    crossing is taken to move between runs as much as the capacity ratio does
+    (claim.between_run_log_sd): conservative, since the ratio cancels what a machine state
+    does to both sides, so the log change has sd sqrt(2) x that. `detectable` is the
+    smallest drop these bounds could decide at the old run's interval width. None when a
+    side has no crossing (it held no step)."""
+    a, b = old.get("slo_crossing"), new.get("slo_crossing")
+    if not a or not b or not a.get("estimate") or not b.get("estimate"):
+        return None
+    widen = math.exp(1.96 * math.sqrt(2) * claim.between_run_log_sd)
+    low = b["low"] / a["high"] / widen if a["high"] else 0.0
+    high = b["high"] / a["low"] * widen if b["high"] is not None and a["low"] else None
+    detectable = 1 - a["low"] / ((a["high"] or a["estimate"]) * widen)
+    return {"estimate": b["estimate"] / a["estimate"], "low": low, "high": high, "widen": widen,
+            "detectable": detectable}
+
+
 def concurrency_verdict(variant: str, mine: dict, base: dict, claim: ConcurrencyClaim, problems: list[str]) -> dict:
     """The `concurrency` claim for one variant: confirmed when the ratio interval's lower
     bound reaches the factor, refuted when its upper bound stays below it, else

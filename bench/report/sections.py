@@ -1,13 +1,13 @@
 """`bench compare` beyond the latency cells: verdict flips, vector search, the step load,
-the throughput sweep, the view's refresh, storage, security findings and seeding, each figure with the noise it was measured with
-and, where the data allows it, the smallest change it could detect.
+the throughput sweep, the view's refresh, storage, security findings and seeding, each figure
+with the noise it was measured with and, where the data allows it, the smallest change it could detect.
 
 Every row is an `Item` with a status:
   regression / improvement  a change beyond the threshold that the data decides: a test
                             (Welch on the logs of per-round values, Benjamini-Hochberg
                             within the section, as the latency cells), an exact count (bytes of the
-                            same rows, an attack that now succeeds), or 95% intervals
-                            that do not overlap (load steps);
+                            same rows, an attack that now succeeds), or a load capacity's
+                            SLO crossings apart beyond the spread between runs;
   unchanged                 within the threshold, and the data could have shown it;
   undecidable               the test could not have shown a threshold-sized change;
   changed                   beyond the threshold, but one measurement with no noise
@@ -27,6 +27,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from bench.judge import text as txt
+from bench.loadtest import steps as stepping
 from bench.report import data as d
 from bench.report.compare import IMPROVEMENT, REGRESSION, UNCHANGED, UNDECIDABLE, Figure, decide, welch
 
@@ -280,21 +281,12 @@ def load_items(old: dict, new: dict, threshold: float) -> list[Item]:
     if not a or not b:
         return []
     out = []
+    claim = stepping.concurrency_claim()
     cap_b = b.get("capacity") or {}
     for variant, ca in (a.get("capacity") or {}).items():
         cb = cap_b.get(variant)
-        if not isinstance(ca, dict) or not isinstance(cb, dict):
-            continue
-        users_a, users_b = ca.get("users"), cb.get("users")
-        decided = (users_b is not None and users_a is not None and users_b < users_a and cb.get("breach_reliable")
-                   and cb.get("first_breach") is not None and cb["first_breach"] <= users_a)
-        status = REGRESSION if decided else (NOTED if users_a == users_b else CHANGED)
-        if users_b is not None and users_a is not None and users_b > users_a and ca.get("breach_reliable") \
-                and ca.get("first_breach") is not None and ca["first_breach"] <= users_b:
-            status = IMPROVEMENT
-        out.append(Item("load", f"{variant}: capacity", "users", users_a, users_b, status, True,
-                        f"{txt.capacity_text(ca)} → {txt.capacity_text(cb)}; a change is decided when the step "
-                        "that held before is now breached with a reliable p95 interval"))
+        if isinstance(ca, dict) and isinstance(cb, dict):
+            out.append(_capacity_item(variant, ca, cb, claim, threshold))
     steps_b = {(s.get("variant"), s.get("users")): s for s in b.get("steps") or []}
     for s in a.get("steps") or []:
         other = steps_b.get((s.get("variant"), s.get("users")))
@@ -317,6 +309,51 @@ def load_items(old: dict, new: dict, threshold: float) -> list[Item]:
             item.status = UNDECIDABLE if abs(change) > threshold else UNCHANGED
         out.append(item)
     return out
+
+
+def _capacity_item(variant: str, ca: dict, cb: dict, claim: stepping.ConcurrencyClaim, threshold: float) -> Item:
+    """A variant's capacity in two runs, compared where each run's p95 crosses the SLO: the
+    grid steps alone flipped between reruns of one commit (review held 200 users, then 100,
+    with crossings of 208 and 190), so a step that held and is now breached decides nothing
+    by itself. Gated only when the change's interval, widened for the spread between runs,
+    lies beyond the threshold (stepping.crossing_change)."""
+    a, b = _crossing_or_below(ca), _crossing_or_below(cb)
+    change = stepping.crossing_change({"slo_crossing": a}, {"slo_crossing": b}, claim) if a and b else None
+    grid = f"{txt.capacity_text(ca)} → {txt.capacity_text(cb)}"
+    if change is None:
+        return Item("load", f"{variant}: capacity", "users", ca.get("users"), cb.get("users"),
+                    NOTED if ca.get("users") == cb.get("users") else CHANGED, True,
+                    f"{grid}; a side held no step, so there is no SLO crossing to compare: not gated")
+    moved = change["estimate"] - 1
+    if change["high"] is not None and change["high"] < 1 and moved < -threshold:
+        status = REGRESSION
+    elif change["low"] > 1 and moved > threshold:
+        status = IMPROVEMENT
+    elif change["high"] is not None and change["low"] >= 1 - threshold and change["high"] <= 1 + threshold:
+        status = UNCHANGED
+    else:
+        status = UNDECIDABLE
+    high = "∞" if change["high"] is None else f"{change['high'] - 1:+.0%}"
+    noise = (f"SLO crossed at ~{_users(a)} → ~{_users(b)} users ({grid}); change interval "
+             f"[{change['low'] - 1:+.0%}, {high}]: each run's crossing interval, widened x/{change['widen']:.2f} for "
+             "the spread between runs (targets.toml [concurrency] between_run_log_sd)")
+    return Item("load", f"{variant}: capacity (SLO crossing)", "users", a["estimate"], b["estimate"], status, True,
+                noise, detectable=change["detectable"])
+
+
+def _crossing_or_below(cap: dict) -> dict | None:
+    """The run's SLO crossing; a variant that held no step but breached its lowest one
+    reliably crosses below it."""
+    if cap.get("slo_crossing"):
+        return cap["slo_crossing"]
+    if not cap.get("users") and cap.get("breach_reliable") and cap.get("first_breach"):
+        return {"estimate": float(cap["first_breach"]), "low": 0.0, "high": float(cap["first_breach"])}
+    return None
+
+
+def _users(crossing: dict) -> str:
+    high = "∞" if crossing.get("high") is None else f"{crossing['high']:,.0f}"
+    return f"{crossing['estimate']:,.0f} [{crossing['low']:,.0f}, {high}]"
 
 
 # Why a load step's p95 and a refresh's timings are said, not gated: their intervals cover the
