@@ -31,6 +31,9 @@ def test_the_report_header_says_when_the_machine_was_busy():
     assert "machine busy" not in quiet
     assert "machine busy at the start: load average 9.6 on 2 CPUs" in busy
     assert "machine busy" not in html.header(data, [])  # runs recorded before the field: nothing claimed
+    sampled = html.header({**data, "environment": {**data["environment"], "machine": {
+        **machine, "cpu_count": 2, "load_average": [2.0, 1.5, 1.0], "cpu_busy_percent": 81.5}}}, [])
+    assert "machine busy at the start: 81.5% of 2 CPUs in use (load average 2)" in sampled
 
 
 def test_compare_notes_a_run_that_began_on_a_busy_machine():
@@ -39,5 +42,23 @@ def test_compare_notes_a_run_that_began_on_a_busy_machine():
     quiet, busy = {"cpu_count": 2, "load_average": [0.3, 0.2, 0.1]}, {"cpu_count": 2, "load_average": [7.5, 6, 5]}
     assert busy_note(quiet, quiet) is None
     assert busy_note({}, quiet) is None  # runs recorded before the field: nothing claimed
-    assert busy_note(quiet, busy).startswith("load average at the start: 0.3 → 7.5 (a busy machine")
-    assert busy_note({}, busy).startswith("load average at the start: unknown → 7.5")
+    assert busy_note(quiet, busy).startswith(
+        "at the start: load average 0.3 on 2 CPUs → load average 7.5 on 2 CPUs (a busy machine")
+    assert busy_note({}, busy).startswith("at the start: unknown → load average 7.5")
+    sampled = {"cpu_count": 2, "load_average": [2.05, 1.5, 1.0], "cpu_busy_percent": 3.5}
+    assert busy_note(sampled, sampled) is None  # the sample, not the lagging load average, decides
+    assert busy_note(sampled, {**sampled, "cpu_busy_percent": 97.0}).endswith(
+        "→ 97% of 2 CPUs in use (load average 2.05) (a busy machine is a slower machine: compare runs made on a "
+        "quiet one)")
+
+
+def test_the_busy_flag_reads_the_cpu_sample_not_the_load_average_that_remembers_the_seeding():
+    """Three idle-machine make bench runs (2026-12-03) began their measurement with a load
+    average of 1.66, 2.05 and 2.02 on 2 CPUs, left by their own seeding: all were called busy."""
+    after_seeding = {"cpu_count": 2, "load_average": [2.05, 1.55, 1.04]}
+    assert environment.started_busy(after_seeding)  # without the sample (older runs): as before
+    assert not environment.started_busy({**after_seeding, "cpu_busy_percent": 4.0})
+    assert environment.started_busy({**after_seeding, "cpu_busy_percent": 50.0})
+    assert environment.started_busy({"cpu_count": 2, "load_average": [0.1, 0.1, 0.1], "cpu_busy_percent": 88.0})
+    machine = environment.machine()
+    assert 0 <= machine["cpu_busy_percent"] <= 100

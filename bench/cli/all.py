@@ -108,6 +108,8 @@ def print_environment(session: Session, env: dict) -> None:
     table.add_row("memory", human_bytes(machine["memory_bytes"]))
     if machine.get("load_average"):
         table.add_row("load average", " / ".join(map(str, machine["load_average"])) + " (1 / 5 / 15 min)")
+    if machine.get("cpu_busy_percent") is not None:
+        table.add_row("CPU in use", f"{machine['cpu_busy_percent']:g}% (the second before the run)")
     table.add_row("python", machine["python"])
     commit = harness["git_commit"] or "unknown"
     table.add_row("harness", f"{harness['version']} @ {commit[:12]}{' (dirty)' if harness['git_dirty'] else ''}")

@@ -49,14 +49,35 @@ def machine() -> dict:
         # what else ran when the run began (1, 5, 15 minutes): absolute latencies of a busy
         # machine are not this machine's (the avg_latency claim moved with it, 2026-12-02)
         "load_average": [round(x, 2) for x in os.getloadavg()],
+        # the share of all CPUs in use over the second before the run: unlike the load average
+        # it does not remember the last minute, which after `bench all`'s own seeding read
+        # 1.66-2.05 on 2 idle CPUs (three runs, 2026-12-03)
+        "cpu_busy_percent": round(psutil.cpu_percent(interval=BUSY_SAMPLE_S), 1),
     }
 
 
+BUSY_SAMPLE_S = 1.0
+
+
 def started_busy(machine: dict) -> bool:
-    """Whether a run began with a load average of at least half its CPUs: other work was
-    running, and absolute latencies are a slower machine's. False when not recorded."""
+    """Whether other work used at least half the CPUs when the run began: absolute latencies
+    are then a slower machine's. Read from the CPU sample where recorded, else from the
+    1-minute load average (runs recorded before the sample). False when neither is."""
+    busy = machine.get("cpu_busy_percent")
+    if busy is not None:
+        return busy >= 50
     load = (machine.get("load_average") or [None])[0]
     return load is not None and load >= (machine.get("cpu_count") or 1) / 2
+
+
+def start_load_text(machine: dict) -> str:
+    """What the machine was doing when the run began, as the busy flag read it."""
+    load = (machine.get("load_average") or [None])[0]
+    cpus = machine.get("cpu_count") or "?"
+    if machine.get("cpu_busy_percent") is not None:
+        return f"{machine['cpu_busy_percent']:g}% of {cpus} CPUs in use" + (
+            f" (load average {load:g})" if load is not None else "")
+    return "unknown" if load is None else f"load average {load:g} on {cpus} CPUs"
 
 
 def harness() -> dict:

@@ -490,14 +490,13 @@ def _caption(c: Comparison) -> str:
 
 
 def busy_note(old_machine: dict, new_machine: dict) -> str | None:
-    """A run that began on a busy machine (load average >= half its CPUs) measured a slower
+    """A run that began on a busy machine (other work on half its CPUs) measured a slower
     machine: two busy runs of one commit flagged nothing against each other, and 20-36
     cells against a quieter run (2026-12-02)."""
     if not (environment.started_busy(old_machine) or environment.started_busy(new_machine)):
         return None
-    loads = [(m.get("load_average") or [None])[0] for m in (old_machine, new_machine)]
-    shown = ["unknown" if load is None else f"{load:g}" for load in loads]
-    return (f"load average at the start: {shown[0]} → {shown[1]} (a busy machine is a slower machine: "
+    shown = [environment.start_load_text(m) for m in (old_machine, new_machine)]
+    return (f"at the start: {shown[0]} → {shown[1]} (a busy machine is a slower machine: "
             "compare runs made on a quiet one)")
 
 

@@ -130,8 +130,8 @@ def header(data: dict, sections: list[str]) -> str:
     if machine.get("cpu_count"):
         facts.append(f"{esc(machine['cpu_count'])} CPUs, {esc(txt.human_bytes(machine.get('memory_bytes')))}")
     if environment.started_busy(machine):
-        facts.append(f'<span class="busy">machine busy at the start: load average '
-                     f'{esc(machine["load_average"][0])} on {esc(machine["cpu_count"])} CPUs</span>')
+        facts.append(f'<span class="busy">machine busy at the start: '
+                     f'{esc(environment.start_load_text(machine))}</span>')
     if harness.get("git_commit"):
         dirty = " (dirty)" if harness.get("git_dirty") else ""
         facts.append(f"commit <code>{esc(harness['git_commit'][:10])}</code>{dirty}")
