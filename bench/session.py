@@ -222,7 +222,7 @@ def kept_section(benchmark: Benchmark, directory: Path, conn, dsn: str, chosen: 
         raise UsageError(f"{directory}: its {benchmark.name} section holds {', '.join(sorted(others))}, which this run "
                          f"would replace; {benchmark.name} sections do not merge across --only runs (use another "
                          "run directory)")
-    now = results.header(conn, dsn, chosen, {})["dataset"] or {}
+    now = results.dataset(conn) or {}  # not header(): that captures the machine too (a 1 s CPU sample)
     if _without_anchor(data.get("dataset")) != _without_anchor(now):
         raise UsageError(f"{directory}: its {benchmark.name} figures of {', '.join(sorted(others))} are of another "
                          "dataset than the one seeded now; merging them would compare different data")

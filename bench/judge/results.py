@@ -126,16 +126,20 @@ def interrupted_sections(data: dict) -> dict[str, dict]:
             if isinstance(section, dict) and isinstance(section.get("interrupted"), dict)}
 
 
+def dataset(conn) -> dict | None:
+    """The seed's recorded config (bench_meta.seed_run), None when nothing is seeded."""
+    if not conn.execute("SELECT to_regclass('bench_meta.seed_run')").fetchone()[0]:
+        return None
+    row = conn.execute("SELECT config FROM bench_meta.seed_run WHERE id = 1").fetchone()
+    return row[0] if row else None
+
+
 def header(conn, dsn: str, variants: list, cpu_layout: dict) -> dict:
     """What every run records about where and on what it ran (captured, not typed)."""
     from bench.core import database, environment
 
     versions = database.check_server(conn, dsn)
-    dataset = None
-    if conn.execute("SELECT to_regclass('bench_meta.seed_run')").fetchone()[0]:
-        row = conn.execute("SELECT config FROM bench_meta.seed_run WHERE id = 1").fetchone()
-        dataset = row[0] if row else None
-    return {"environment": environment.capture(conn, dsn, versions), "dataset": dataset,
+    return {"environment": environment.capture(conn, dsn, versions), "dataset": dataset(conn),
             "variants": [{"name": v.name, "description": v.description, "rls": v.rls} for v in variants],
             "cpu_layout": cpu_layout}
 

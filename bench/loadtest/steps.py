@@ -355,11 +355,8 @@ def crossing_change(old: dict, new: dict, claim: ConcurrencyClaim) -> dict | Non
     if not a or not b or not a.get("estimate") or not b.get("estimate"):
         return None
     widen = math.exp(1.96 * math.sqrt(2) * claim.between_run_log_sd)
-    low = b["low"] / a["high"] / widen if a["high"] else 0.0
-    high = b["high"] / a["low"] * widen if b["high"] is not None and a["low"] else None
     detectable = 1 - a["low"] / ((a["high"] or a["estimate"]) * widen)
-    return {"estimate": b["estimate"] / a["estimate"], "low": low, "high": high, "widen": widen,
-            "detectable": detectable}
+    return {**ratio_interval(new, old, widen), "widen": widen, "detectable": detectable}
 
 
 def concurrency_verdict(variant: str, mine: dict, base: dict, claim: ConcurrencyClaim, problems: list[str]) -> dict:
