@@ -20,6 +20,7 @@ import sys
 
 import numpy as np
 
+from bench.judge import stats
 from bench.loadtest import steps as stepping
 
 
@@ -48,20 +49,17 @@ def main(paths: list[str]) -> int:
         print(path, "  ".join(f"{v} {math.exp(r):.1f}x" for v, r in sorted(ratios.items())) or "no bounded ratio")
         for variant, value in ratios.items():
             per_variant.setdefault(variant, []).append(value)
-    deviations, groups = [], 0
+    groups = [values for _variant, values in sorted(per_variant.items()) if len(values) >= 2]
     for variant, values in sorted(per_variant.items()):
-        if len(values) < 2:
-            continue
-        groups += 1
-        print(f"{variant}: {len(values)} runs, log ratio sd {np.std(values, ddof=1):.3f}, "
-              f"geometric mean {math.exp(np.mean(values)):.1f}x")
-        deviations += [v - np.mean(values) for v in values]
+        if len(values) >= 2:
+            print(f"{variant}: {len(values)} runs, log ratio sd {np.std(values, ddof=1):.3f}, "
+                  f"geometric mean {math.exp(np.mean(values)):.1f}x")
     if not groups:
         print("no variant has a bounded ratio in two runs")
         return 1
-    pooled = math.sqrt(sum(d * d for d in deviations) / (len(deviations) - groups))
-    print(f"pooled between-run sd of the log ratio: {pooled:.3f} ({len(deviations)} ratios, {groups} variants); "
-          f"95% factor x/{math.exp(1.96 * pooled):.2f}")
+    pooled = stats.pooled_sd(groups)
+    print(f"pooled between-run sd of the log ratio: {pooled:.3f} ({sum(map(len, groups))} ratios, {len(groups)} "
+          f"variants); 95% factor x/{math.exp(1.96 * pooled):.2f}")
     return 0
 
 

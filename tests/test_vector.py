@@ -247,7 +247,7 @@ def test_filtered_search_under_rls_never_leaves_the_tenant(vector_dsn, scratch):
 def test_command_writes_a_valid_vector_section(vector_dsn, tmp_path, capsys):
     session = sessions.Session.start(bench_config.resolve(dsn=vector_dsn))
     options = VectorOptions(queries=40, rounds=2, clients=(1, 2), filtered_queries=4, throughput_queries=20,
-                            prepass_queries=20)
+                            prepass_queries=20, builds=2)  # the default is 1: the replicas' path, here
     section, run = sessions.measure(session, VECTOR, options, [], out_dir=str(tmp_path))
     assert report(session, VECTOR, section, run.file) == 0, capsys.readouterr().err  # as `bench run vector` prints
     data = results.load(run.directory)

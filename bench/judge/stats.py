@@ -112,6 +112,14 @@ def run_means(values, runs) -> np.ndarray:
     return np.array([values[runs == r].mean() for r in sorted(set(runs.tolist()))])
 
 
+def pooled_sd(groups: list[list[float]]) -> float:
+    """Standard deviation within groups, pooled: each value around its own group's mean,
+    N - groups degrees of freedom (groups of one value add nothing)."""
+    kept = [np.asarray(g, float) for g in groups if len(g) >= 2]
+    squares = sum(float(((g - g.mean()) ** 2).sum()) for g in kept)
+    return math.sqrt(squares / (sum(len(g) for g in kept) - len(kept)))
+
+
 def t_interval(values: np.ndarray) -> tuple[float, float, float]:
     """Mean and 95% t interval of independent values (n >= 2)."""
     from scipy.stats import t

@@ -58,8 +58,8 @@ class Vector:
             click.option("--no-filtered", is_flag=True, help="Skip filtered search on the scratch table."),
             click.option("--no-rls", is_flag=True, help="Skip filtered search as users under RLS on the variants' tables."),
             click.option("--builds", type=click.IntRange(1, 10), default=None,
-                         help="Builds of each compared index; the verdict must hold on every one. "
-                              "Default: configs.toml's (2)."),
+                         help="Builds of each compared index. Default: configs.toml's (1, its interval widened by "
+                              "the spread between builds in targets.toml); 2 or more pool or check the builds."),
             click.option("--source", metavar="VARIANT", callback=known_variants,
                          help="Variant whose documents are copied (default: the first seeded)."),
         ])

@@ -30,6 +30,8 @@ the `vector_speedup` verdict. Three cases say what happened instead of a plain f
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from bench.judge import stats, verdicts
@@ -278,7 +280,7 @@ def combine_builds(records: list[dict], compared: list[dict | None]) -> dict:
     figure spanning every build's interval."""
     first = records[0]
     if len(records) == 1:
-        return first
+        return _one_build(first, compared[0])
     each = ", ".join(f"{txt.figure_text(r, short=True)} ({r['verdict']})" for r in records)
     builds = [{"verdict": r["verdict"], "figure": r["figure"]} for r in records]
     pooled = _pooled(compared)
@@ -298,6 +300,26 @@ def combine_builds(records: list[dict], compared: list[dict | None]) -> dict:
             f"within round noise, F test p = {ci.builds_p:.2g}): the interval covers the batches and timing "
             f"noise; each build alone: {each}. Build 1: {first['note']}")
     return {**first, "verdict": verdict, "figure": figure, "note": note, "builds": builds}
+
+
+def _one_build(record: dict, at: dict | None) -> dict:
+    """One build of each index: its interval covers the query batches and timing noise of
+    that build, not the next build's graph or k-means lists. It is widened by the spread
+    between builds measured in runs of two builds (targets.toml [vector_speedup]
+    between_build_log_sd), added to each side of the log ratio's interval in quadrature."""
+    spread = float(verdicts.targets()[CLAIM].get("between_build_log_sd", 0.0))
+    if not spread or not (at and at.get("comparable") and at.get("median_ratio")):
+        return record
+    ratio = at["median_ratio"]
+    centre, widen = math.log(ratio["estimate"]), 1.96 * spread
+    low = centre - math.hypot(centre - math.log(ratio["low"]), widen)
+    high = centre + math.hypot(math.log(ratio["high"]) - centre, widen)
+    gain = verdicts.improvement(stats.Interval(ratio["estimate"], math.exp(low), math.exp(high), ratio["rounds"]))
+    figure, verdict = _judged(gain, [at], builds=1, between_build_log_sd=spread)
+    note = (f"one build of each index: the interval covers its query batches and timing, widened x/"
+            f"{math.exp(widen):.2f} for the spread between builds (targets.toml between_build_log_sd); "
+            + record["note"])
+    return {**record, "verdict": verdict, "figure": figure, "note": note}
 
 
 # Builds whose means differ at this level are not pooled (combine_builds).
