@@ -240,7 +240,7 @@ def measure(session: Session, benchmark: Benchmark, options: Any, only: list[str
     """The sequence every benchmark shares: check the output before measuring (a write failing
     afterwards would lose the figures), the seeded variants, a checked connection, the run
     directory, then the measurement, its section saved whether it completes or is stopped."""
-    from bench.core import fs
+    from bench.core import contention, fs
 
     fs.check_run_output(out_dir, run_dir)
     chosen = session.seeded_variants(only)
@@ -252,8 +252,11 @@ def measure(session: Session, benchmark: Benchmark, options: Any, only: list[str
             run.merge = getattr(benchmark, "merge_kept", None)
         if before:
             before(run)
+        postmaster = contention.local_postmaster(conn)
+        began = contention.mark(postmaster)
         with keeping_partial(run, benchmark.partial_unit):
             section = benchmark.measure(run, options)
+        section = {**section, "other_work": contention.other_work(began, contention.mark(postmaster))}
     section = run.merged(section)
     run.save(section)
     return section, run

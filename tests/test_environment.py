@@ -29,27 +29,49 @@ def test_the_report_header_says_when_the_machine_was_busy():
                                                 "machine": {**machine, "cpu_count": 2, "load_average": [9.6, 8.8, 7.5]}}},
                        [])
     assert "machine busy" not in quiet
-    assert "machine busy at the start: load average 9.6 on 2 CPUs" in busy
+    assert "machine busy: at the start: load average 9.6 on 2 CPUs" in busy
     assert "machine busy" not in html.header(data, [])  # runs recorded before the field: nothing claimed
     sampled = html.header({**data, "environment": {**data["environment"], "machine": {
         **machine, "cpu_count": 2, "load_average": [2.0, 1.5, 1.0], "cpu_busy_percent": 81.5}}}, [])
-    assert "machine busy at the start: 81.5% of 2 CPUs in use (load average 2)" in sampled
+    assert "machine busy: at the start: 81.5% of 2 CPUs in use (load average 2)" in sampled
+
+
+def run_on(machine: dict, **other_percent: float) -> dict:
+    """A run's results with this machine at the start and other work per benchmark section."""
+    sections = {name: {"other_work": {"seconds": 60.0, "cpus": 2, "other_cpu_percent": share}}
+                for name, share in other_percent.items()}
+    return {"environment": {"machine": machine}, **sections}
 
 
 def test_compare_notes_a_run_that_began_on_a_busy_machine():
     from bench.report.compare import busy_note
 
     quiet, busy = {"cpu_count": 2, "load_average": [0.3, 0.2, 0.1]}, {"cpu_count": 2, "load_average": [7.5, 6, 5]}
-    assert busy_note(quiet, quiet) is None
-    assert busy_note({}, quiet) is None  # runs recorded before the field: nothing claimed
-    assert busy_note(quiet, busy).startswith(
-        "at the start: load average 0.3 on 2 CPUs → load average 7.5 on 2 CPUs (a busy machine")
-    assert busy_note({}, busy).startswith("at the start: unknown → load average 7.5")
+    assert busy_note(run_on(quiet), run_on(quiet)) is None
+    assert busy_note({}, run_on(quiet)) is None  # runs recorded before the field: nothing claimed
+    assert busy_note(run_on(quiet), run_on(busy)).startswith(
+        "machine busy: not busy (load average 0.3 on 2 CPUs at the start) → at the start: load average 7.5 on 2 "
+        "CPUs (a busy machine")
+    assert busy_note({}, run_on(busy)).startswith("machine busy: unknown → at the start: load average 7.5")
     sampled = {"cpu_count": 2, "load_average": [2.05, 1.5, 1.0], "cpu_busy_percent": 3.5}
-    assert busy_note(sampled, sampled) is None  # the sample, not the lagging load average, decides
-    assert busy_note(sampled, {**sampled, "cpu_busy_percent": 97.0}).endswith(
-        "→ 97% of 2 CPUs in use (load average 2.05) (a busy machine is a slower machine: compare runs made on a "
-        "quiet one)")
+    assert busy_note(run_on(sampled), run_on(sampled)) is None  # the sample, not the lagging load average, decides
+    assert busy_note(run_on(sampled), run_on({**sampled, "cpu_busy_percent": 97.0})).endswith(
+        "→ at the start: 97% of 2 CPUs in use (load average 2.05) (a busy machine is a slower machine: compare runs "
+        "made on a quiet one)")
+
+
+def test_other_work_during_a_benchmark_makes_the_run_busy_though_its_start_was_quiet():
+    """As on 2026-12-04: a make bench begun beside a make test sampled 3.5% at its start."""
+    from bench.core import contention
+    from bench.report.compare import busy_note
+
+    began_quiet = {"cpu_count": 2, "load_average": [1.93, 1.2, 0.8], "cpu_busy_percent": 3.5}
+    shared = run_on(began_quiet, latency=46.0, vector=2.0)
+    assert contention.busy_notes(shared) == ["during latency: other work used 46% of the 2 CPUs"]
+    assert contention.busy_notes(run_on(began_quiet, latency=contention.OTHER_BUSY_PERCENT - 0.1)) == []
+    assert "machine busy: during latency: other work used 46%" in html.header(shared, [])
+    assert busy_note(run_on(began_quiet, latency=1.0), shared).startswith(
+        "machine busy: not busy (3.5% of 2 CPUs in use (load average 1.93) at the start) → during latency")
 
 
 def test_the_busy_flag_reads_the_cpu_sample_not_the_load_average_that_remembers_the_seeding():

@@ -192,7 +192,8 @@ def test_a_killed_worker_is_reported_not_hidden(load_dsn, tmp_path, no_leftovers
             os.kill(worker.pid, signal.SIGKILL)
             killed.append(worker.pid)
 
-    values = load_options.resolve({"bench_steps": "8,16,24", "bench_step_seconds": "3", "bench_warmup_seconds": "1",
+    values = load_options.resolve({"bench_steps": "8,16,24", "bench_start_users": "1",
+                                   "bench_step_seconds": "3", "bench_warmup_seconds": "1",
                                    "bench_think": "0.05-0.1", "bench_pool_size": "3"})
     code, run_dir, section = measure_load(load_dsn, LoadOptions(values, workers=2, observer=observer), str(tmp_path))
     assert killed and code == 1
@@ -253,7 +254,8 @@ def test_the_server_and_the_load_generator_run_pinned_apart_and_the_server_gets_
                          "locust": affinities(p.pid for p in launch.processes if p.popen.poll() is None),
                          "locust_alive": sum(p.popen.poll() is None for p in launch.processes)})
 
-    values = load_options.resolve({"bench_steps": "4,8", "bench_step_seconds": "3", "bench_warmup_seconds": "1",
+    values = load_options.resolve({"bench_steps": "4,8", "bench_start_users": "1",
+                                   "bench_step_seconds": "3", "bench_warmup_seconds": "1",
                                    "bench_think": "0.05-0.1", "bench_pool_size": "3"})
     section, _run = sessions.measure(session, LOAD, LoadOptions(values, workers=1, observer=observer), ["hardened"],
                                      str(tmp_path))
@@ -277,7 +279,8 @@ def test_a_step_window_stays_open_until_it_has_enough_requests_to_bound_p95(load
     step_requests or step_max_seconds pass, then step_extend_seconds more because fewer
     than 72 requests leave its p95 undecided. At 40 users the requests come in the first
     seconds and the window closes once they decide the step."""
-    values = load_options.resolve({"bench_steps": "2,40", "bench_step_seconds": "1", "bench_warmup_seconds": "1",
+    values = load_options.resolve({"bench_steps": "2,40", "bench_start_users": "1",
+                                   "bench_step_seconds": "1", "bench_warmup_seconds": "1",
                                    "bench_step_requests": "30", "bench_step_max_seconds": "5",
                                    "bench_step_extend_seconds": "3",
                                    "bench_think": "0.5-1.5", "bench_pool_size": "3"})

@@ -74,6 +74,47 @@ def test_the_ramp_stops_after_a_clear_breach_or_two_in_a_row():
     assert "clear breach" in steps.should_stop(judged([(10, 20, 0.05)]))
 
 
+def ramp(plan, p95_at, start=10):
+    """The users next_step measures, in order, for a variant whose p95 at each step is
+    p95_at[users] (ms), and why it stopped."""
+    measured = []
+    while True:
+        users, reason = steps.next_step(plan, start, measured)
+        if users is None:
+            return [m["users"] for m in measured], reason
+        measured.append(step(users, p95_at[users]))
+
+
+PLAN = (5, 10, 20, 50, 100, 200, 500, 1000)
+
+
+def test_the_ramp_starts_at_10_users_and_steps_down_only_when_10_does_not_hold():
+    # holds at 10: the 5-user step (20 s at a second of think time) is never run
+    fast = {u: 3.0 for u in PLAN} | {1000: 250.0}
+    users, reason = ramp(PLAN, fast)
+    assert users == [10, 20, 50, 100, 200, 500, 1000] and reason.startswith("clear breach at the last step")
+    # a latency-bound baseline: 10 breaches, 5 is measured next and holds; 10's clear breach stops the ramp
+    slow = {5: 60.0, 10: 260.0, 20: 400.0}
+    users, reason = ramp(PLAN, slow)
+    assert users == [10, 5] and "clear breach" in reason
+    # 10 over the SLO but not clearly: down to 5, then on upwards until two steps in a row are over
+    marginal = {5: 60.0, 10: 120.0, 20: 130.0, 50: 400.0}
+    assert ramp(PLAN, marginal) == ([10, 5, 20], "2 steps over the SLO in a row")
+    # nothing holds: every lower step is tried, one at a time
+    users, _ = ramp((1, 2, 5, 10, 20), {1: 150.0, 2: 150.0, 5: 150.0, 10: 300.0})
+    assert users == [10, 5, 2, 1]
+    # a plan that starts above start_users (the think-time command's 1000, 2000, ...) starts at its first step
+    assert steps.next_step((1000, 2000), 10, []) == (1000, None)
+    assert steps.start_step((5, 10, 20), 50) == 20
+
+
+def test_a_stepped_down_ramp_gives_the_capacity_of_the_ascending_one():
+    """The capacity and the crossing read the steps in order of users, whatever order they ran in."""
+    points = [(10, 120.0, 0), (5, 60.0, 0), (20, 130.0, 0)]
+    down, up = steps.capacity(series(points)), steps.capacity(series(sorted(points)))
+    assert down == up and (down["users"], down["first_breach"]) == (5, 10)
+
+
 def test_capacity_ignores_a_step_that_holds_again_after_a_breach():
     cap = steps.capacity(series([(10, 20, 0), (20, 120, 0), (50, 60, 0)]))
     assert (cap["users"], cap["first_breach"]) == (10, 20)
@@ -198,11 +239,44 @@ def test_a_baseline_that_breaches_at_its_lowest_step_is_latency_bound_never_a_co
     assert v["verdict"] == verdicts.INCONCLUSIVE and v["figure"]["low"] == 25.0  # the bounds alone would confirm
     assert "baseline missed the SLO at its lowest step (20 users): latency-bound" in v["note"]
     assert "lowest step" not in verdict([(10, 5, 0), (200, 8, 0)], BASE_BREAKS_AT_20)["note"]
-    # undecided at 1 and 2 users, breached at 5: it held nothing either
+    # undecided at 1 and 2 users, breached at 5: no step held, but the lowest was not breached
+    # either, so baseline's crossing lies below ~3.2 users (its readings' lower ends cross there)
     base = [step(1, 60, interval=(20, None)), step(2, 90, interval=(40, 150)), step(5, 300, interval=(250, 400))]
     v = steps.concurrency_verdict("hardened", steps.capacity(series([(10, 5, 0), (500, 8, 0), (1000, 900, 0)])),
                                   steps.capacity(base), NO_SPREAD, [])
-    assert v["verdict"] == verdicts.INCONCLUSIVE and "baseline held no step decidedly" in v["note"]
+    assert v["figure"]["baseline_crossing_users"] is not None and v["figure"]["high"] is None
+    assert "baseline held no step decidedly (its lowest steps straddled the SLO)" in v["note"]
+    assert v["verdict"] == verdicts.CONFIRMED and v["figure"]["low"] > 10
+
+
+def test_a_baseline_undecided_at_its_lowest_steps_has_a_crossing_bounded_only_above():
+    """Run 3 of three make bench runs on 2026-12-04 (commit 49afc2c), on the machine's slower
+    state: baseline's 5- and 10-user steps straddled the SLO (p95 91.6 ms [84.0, 117.2] and
+    99.6 [92.8, 114.7]) and 20 users breached; the two runs before held 20 users. Judged
+    "held no step: no ratio", hardened's concurrency went from confirmed to inconclusive."""
+    base = [step(5, 91.6, interval=(84.0, 117.2)), step(10, 99.6, interval=(92.8, 114.7)),
+            step(20, 196.6, interval=(128.4, 343.3)), step(50, 347.6, interval=(310.0, 410.1))]
+    hardened = [step(u, p, interval=i) for u, p, i in ((5, 9.6, (8.4, 19.1)), (10, 6.9, (5.4, 7.5)),
+                                                        (20, 5.0, (4.4, 9.1)), (50, 5.8, (4.8, 6.7)),
+                                                        (100, 6.1, (5.5, 6.6)), (200, 6.6, (6.1, 7.6)),
+                                                        (500, 20.1, (18.9, 21.2)), (1000, 726.0, (720.9, 729.6)))]
+    review = [step(u, p, interval=i) for u, p, i in ((5, 50.3, (43.5, 54.5)), (10, 46.1, (27.9, 78.4)),
+                                                      (20, 45.8, (22.7, 52.6)), (50, 61.1, (52.4, 71.9)),
+                                                      (100, 172.5, (152.3, 254.3)), (200, 812.5, (793.1, 858.1)))]
+    cap = steps.capacity(base, limit=SLO)
+    crossing = cap["slo_crossing"]
+    assert cap["users"] == 0 and crossing["below_grid"] and crossing["low"] == 0
+    assert 10 < crossing["high"] < 20 and crossing["estimate"] <= crossing["high"]  # ~11.7 users at most
+    judged = {name: steps.concurrency_verdict(name, steps.capacity(mine, limit=SLO), cap, SPREAD, [])
+              for name, mine in (("hardened", hardened), ("review", review))}
+    assert judged["hardened"]["verdict"] == verdicts.CONFIRMED  # >= 500 / 11.7 / 2.05 = 21x
+    assert judged["hardened"]["figure"]["high"] is None  # nothing bounds baseline below: no upper bound
+    assert judged["review"]["verdict"] == verdicts.INCONCLUSIVE  # about 50-69 users: can neither confirm nor refute
+    # a baseline breached outright at its lowest step still has no crossing (latency-bound)
+    breached = steps.capacity([step(5, 150.0, interval=(120.0, 180.0))] + base[2:], limit=SLO)
+    assert breached["slo_crossing"] is None
+    assert steps.concurrency_verdict("hardened", steps.capacity(hardened, limit=SLO), breached, SPREAD,
+                                     [])["verdict"] == verdicts.INCONCLUSIVE
 
 
 def test_the_concurrency_figure_reads_the_same_in_every_report():

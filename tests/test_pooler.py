@@ -236,7 +236,8 @@ def test_load_direct_and_pooled_side_by_side_and_a_killed_pooler_fails_the_run(
             os.kill(bouncers[0].pid, signal.SIGKILL)
             killed.append(bouncers[0].pid)
 
-    values = load_options.resolve({"bench_steps": "6,12", "bench_step_seconds": "2", "bench_warmup_seconds": "1",
+    values = load_options.resolve({"bench_steps": "6,12", "bench_start_users": "1",
+                                   "bench_step_seconds": "2", "bench_warmup_seconds": "1",
                                    "bench_step_requests": "30", "bench_step_max_seconds": "5", "bench_step_extend_seconds": "0",
                                    "bench_think": "0.05-0.1", "bench_pool_size": "3", "bench_pool_timeout": "2"})
     session = sessions.Session.start(config.resolve(dsn=pooled_load_dsn))

@@ -14,7 +14,7 @@ from bench import session as sessions
 from bench.benchmarks import REGISTRY
 from bench.cli.run import execute
 from bench.cli.seed import data_path, print_seed, scale_option
-from bench.core import environment, fs
+from bench.core import contention, environment, fs
 from bench.core import schema as schemas
 from bench.judge import results as results_file
 from bench.judge.text import human_bytes
@@ -64,6 +64,7 @@ def run_all(session: Session, scale: str, baseline: str | None, report_only: boo
         print_seed(session, report, seed_seconds)  # the total includes post-data, as `bench seed`
     code, directory = execute(session, included, options, [])
     results_file.add_section(Path(directory), "seed", report.as_section(seed_seconds), [])
+    print_other_work(session, results_file.load(Path(directory)))
     paths = render(directory)  # a failed run still gets its report
     session.out.print(f"report: {paths['report.html']}", soft_wrap=True)
     session.out.print(f"summary: {paths['summary.md']}", soft_wrap=True)
@@ -92,6 +93,18 @@ def check_baseline(name: str, scale: str, force: bool) -> None:
     if measured != scale and not force:
         raise UsageError(f"baseline {name} measured scale {measured}, this run measures {scale}: not comparable "
                          "(--force shows the comparison anyway, without gating)")
+
+
+def print_other_work(session: Session, data: dict) -> None:
+    """How much of the machine other work took while each benchmark measured, and whether
+    that makes the run a busy machine's (contention.busy_notes)."""
+    shares = {name: section["other_work"]["other_cpu_percent"] for name, section in data.items()
+              if isinstance(section, dict) and (section.get("other_work") or {}).get("other_cpu_percent") is not None}
+    if shares:
+        session.out.print("other work on the machine while measuring (share of all CPUs): "
+                          + ", ".join(f"{name} {share:g}%" for name, share in shares.items()), soft_wrap=True)
+    for note in contention.busy_notes(data):
+        session.out.print(f"machine busy: {note}: its figures are a slower machine's", soft_wrap=True, markup=False)
 
 
 def print_environment(session: Session, env: dict) -> None:

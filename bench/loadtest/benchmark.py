@@ -43,6 +43,7 @@ from bench.core.errors import BenchError, UsageError
 from bench.core.options import with_options
 from bench.judge.text import concurrency_text
 from bench.loadtest import options as opts
+from bench.loadtest import steps as stepping
 from bench.loadtest.connections import connection_headroom, pool_budget
 from bench.loadtest.locust import (
     LOCUSTFILE,
@@ -142,7 +143,8 @@ class Load:
         values = {**values, "pool_size": pool_budget(values["pool_size"], processes, headroom)}
         previous = results.load(run.directory).get("load")
         folder = run.directory / "locust"
-        config = {"steps": list(values["steps"]), "step_seconds": values["step_seconds"],
+        config = {"steps": list(values["steps"]), "start_users": values["start_users"],
+                  "step_seconds": values["step_seconds"],
                   "step_requests": values["step_requests"], "step_max_seconds": values["step_max_seconds"],
                   "step_extend_seconds": values["step_extend_seconds"],
                   "warmup_seconds": values["warmup_seconds"], "think_seconds": list(values["think"]),
@@ -151,7 +153,9 @@ class Load:
                   "connections": headroom, "personas": personas_record(), "locust_csv_dir": "locust"}
         pooled = options.pooler or bool(options.pooler_dsn)
         server_pool = options.pooler_pool_size or values["pool_size"] * processes
-        run.session.note(f"load: {len(run.variants)} variant(s), steps {','.join(map(str, values['steps']))} users, "
+        first = stepping.start_step(values["steps"], values["start_users"])
+        run.session.note(f"load: {len(run.variants)} variant(s), steps {','.join(map(str, values['steps']))} users "
+                         f"from {first} (lower ones only when {first} does not hold), "
                          f"{values['warmup_seconds']:g} s warm-up + {values['step_seconds']:g} s per step "
                          f"(up to {values['step_max_seconds']:g} s until {values['step_requests']} requests, "
                          f"{values['step_extend_seconds']:g} s more while p95 straddles the SLO), "

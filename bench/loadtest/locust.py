@@ -223,7 +223,9 @@ def run_variant(dsn: str, variant: str, values: dict, workers: int, folder: Path
             progress(_step_line(record))
     status = status or _status(shaped, launch)
     return {"variant": variant, "status": status, "stop_reason": shaped.get("stop_reason"),
-            "plan": list(values["steps"]), "steps": shaped.get("steps", []),
+            # in order of users: a ramp that stepped down measured a lower step later (its `step` says when)
+            "plan": list(values["steps"]), "start_users": values["start_users"],
+            "steps": sorted(shaped.get("steps", []), key=lambda step: step["users"]),
             "events": shaped.get("events", []) + launch.events, "whole": shaped.get("whole", {}),
             "processes": launch.exit_codes(), "workers": workers, "remote_workers": remote_workers,
             "seconds": round(time.monotonic() - launch.began, 1)}

@@ -28,6 +28,13 @@ def whole_number(text) -> int:
         raise ValueError(f"must be a whole number, got {text!r}") from None
 
 
+def positive_whole_number(text) -> int:
+    value = whole_number(text)
+    if value < 1:
+        raise ValueError(f"must be at least 1, got {text!r}")
+    return value
+
+
 def number(text) -> float:
     try:
         return float(text)
@@ -143,6 +150,9 @@ OPTIONS = (
            "Seconds a request may wait for a pooled connection before it fails."),
     Option("steps", "BENCH_LOAD_STEPS", "5,10,20,50,100,200,500,1000", steps,
            "Step load: concurrent users of each step, increasing."),
+    Option("start_users", "BENCH_LOAD_START_USERS", 10, positive_whole_number,
+           "The ramp begins at the first step of --steps at or above this; the steps below it are measured, "
+           "downwards, only when that step does not hold (a latency-bound variant's breach)."),
     Option("step_seconds", "BENCH_LOAD_STEP_SECONDS", 4.0, positive_seconds,
            "Measured seconds of each step (after its warm-up), at least."),
     Option("step_requests", "BENCH_LOAD_STEP_REQUESTS", 100, whole_number,

@@ -39,6 +39,7 @@ from locust import LoadTestShape, events
 from locust.runners import MasterRunner
 from locust.stats import calculate_response_time_percentile, diff_response_time_dicts
 
+from bench.core import contention
 from bench.judge import stats
 from bench.loadtest import client, steps
 from bench.loadtest import options as opts
@@ -167,23 +168,12 @@ def _ms(histogram, percentile) -> float | None:
 
 
 # ---- CPU: this machine, and the server when it runs here ------------------------------------
-def machine_cpu() -> tuple[float, float]:
-    """(busy, total) CPU seconds of this machine, all cores."""
-    return _busy_total(psutil.cpu_times())
-
-
-def _busy_total(t) -> tuple[float, float]:
-    idle = t.idle + getattr(t, "iowait", 0.0)
-    total = sum(t)
-    return total - idle, total
-
-
 def cpu_set_times(cpus: list[int]) -> list[tuple[float, float]]:
     """(busy, total) CPU seconds of each of these CPUs."""
     if not cpus:
         return []
     per_cpu = psutil.cpu_times(percpu=True)
-    return [_busy_total(per_cpu[c]) for c in cpus if c < len(per_cpu)]
+    return [contention.busy_total(per_cpu[c]) for c in cpus if c < len(per_cpu)]
 
 
 def busy_percent(before: list[tuple[float, float]], after: list[tuple[float, float]]) -> float | None:
@@ -233,21 +223,9 @@ class Server:
             except psycopg.Error as exc:
                 log.warning("server-side sampling disabled: %s", str(exc).splitlines()[0])
         self.statements_ok = True
-        self.postmaster = self._local_postmaster()
-
-    def _local_postmaster(self) -> psutil.Process | None:
-        """The server's postmaster when it runs on this machine (its data directory's
-        postmaster.pid names a live postgres process here), else None: then server CPU
-        is not measured and bottlenecks are judged without it."""
-        if self.conn is None:
-            return None
-        try:
-            folder = self.conn.execute("SELECT current_setting('data_directory')").fetchone()[0]
-            pid = int((Path(folder) / "postmaster.pid").read_text().split()[0])
-            process = psutil.Process(pid)
-            return process if "postgres" in process.name() else None
-        except (psycopg.Error, OSError, ValueError, IndexError, psutil.Error):
-            return None
+        # None when the server runs elsewhere: then server CPU is not measured and
+        # bottlenecks are judged without it
+        self.postmaster = contention.local_postmaster(self.conn) if self.conn is not None else None
 
     def activity(self) -> dict | None:
         if self.conn is None:
@@ -308,11 +286,13 @@ class StepLoadShape(LoadTestShape):
         self.values = values
         self.variant = values["variant"]
         self.plan = values["steps"]
+        self.users, _ = steps.next_step(self.plan, values["start_users"], [])
+        self.previous_users = 0
         self.slo = steps.slo()
         self.results_file = values["results_file"]
         self.client_cpus = list(values["client_cpus"] or ())
         self.server = Server(values["dsn"])
-        self.k, self.phase, self.t_step = 0, "ramp", self.get_run_time()
+        self.phase, self.t_step = "ramp", self.get_run_time()
         self.number = 0  # the current window's number, 1-based
         self.records: list[dict] = []
         self.events: list[dict] = []
@@ -324,11 +304,9 @@ class StepLoadShape(LoadTestShape):
         self.ready = True
         self._write()
 
-    # users and spawn rate of step k
+    # users and spawn rate of the current step
     def _target(self) -> tuple[int, float]:
-        users = self.plan[self.k]
-        before = self.plan[self.k - 1] if self.k else 0
-        return users, max(1.0, abs(users - before) / RAMP_SECONDS)
+        return self.users, max(1.0, abs(self.users - self.previous_users) / RAMP_SECONDS)
 
     def tick(self):
         if not self.ready:
@@ -358,12 +336,12 @@ class StepLoadShape(LoadTestShape):
             return users, rate  # the users keep their load while the figures travel
         record = self._end_window(users, f"the figures of {len(missing)} load process(es) did not arrive"
                                   if missing else None)
-        reason = steps.should_stop([r["judgement"] for r in self.records])
+        following, reason = steps.next_step(self.plan, self.values["start_users"], self.records)
         if reason:
             return self._finish("stopped", reason)
-        if self.k + 1 >= len(self.plan):
+        if following is None:
             return self._finish("completed", None)
-        self.k += 1
+        self.previous_users, self.users = self.users, following
         self.phase, self.t_step = "ramp", self.get_run_time()
         log.info("step %d: %d users, p95 %s ms, %.0f req/s", len(self.records), record["users"],
                  record["p95_ms"], record["rps"] or 0)
@@ -377,11 +355,11 @@ class StepLoadShape(LoadTestShape):
             self.lost = True
             self.events.append({"at_s": round(t, 1), "event": "worker lost",
                                 "workers": len(alive), "expected": self.expected_workers,
-                                "step_users": self.plan[self.k]})
+                                "step_users": self.users})
             if self.phase == "measure":
                 self._close_window()
             if self.phase == "collect":
-                self._end_window(self.plan[self.k], incomplete="a worker went missing during the step")
+                self._end_window(self.users, incomplete="a worker went missing during the step")
         return self.lost
 
     # ---- a step's window ------------------------------------------------------------------
@@ -442,7 +420,7 @@ class StepLoadShape(LoadTestShape):
 
     def _cpu_readings(self) -> dict:
         """CPU counters read at both ends of a window."""
-        return {"machine": machine_cpu(), "server": tree_cpu(self.server.postmaster),
+        return {"machine": contention.machine_cpu(), "server": tree_cpu(self.server.postmaster),
                 "load_cpus": cpu_set_times(self.client_cpus), "own": own_cpu_seconds()}
 
     def _sample(self) -> None:

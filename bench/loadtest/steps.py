@@ -26,6 +26,9 @@ live counts straddles the SLO (live_interval(), straddles()): a step near the SL
 decide it. Looking twice makes a wrong decision a little likelier than 2.5% per side;
 the step is still judged once, on every request of its window.
 
+Ramp: it begins at --start-users (10); the planned steps below it are measured, downwards,
+only when that step does not hold (next_step()).
+
 Stop rule: a ramp stops after a clear breach (p95's lower bound >= CLEAR_FACTOR x SLO,
 failures >= CLEAR_FACTOR x the limit, no request completed, the users never all started,
 a saturated load generator) or after two steps in a row over the SLO (their figures,
@@ -206,6 +209,36 @@ def should_stop(judged: list[dict]) -> str | None:
     return None
 
 
+def start_step(plan: tuple[int, ...], start_users: int) -> int:
+    """The step the ramp begins at: the first planned step at or above start_users (the
+    top step when every step is below it)."""
+    return next((u for u in plan if u >= start_users), plan[-1])
+
+
+def next_step(plan: tuple[int, ...], start_users: int, measured: list[dict]) -> tuple[int | None, str | None]:
+    """The next step's users after the measured ones (each with "users" and "judgement",
+    in any order), or (None, why the ramp stops), or (None, None) when the plan is done.
+
+    The ramp begins at start_step(). The planned steps below it are measured only when the
+    lowest step measured so far did not hold, one lower step at a time: they bracket a
+    latency-bound variant's breach, and cost the most time (100 requests at 5 users with a
+    second of think time take 20 s) where every other variant holds them at a glance. Once
+    a lower step holds, the ramp goes on upwards, and the stop rule (should_stop) reads the
+    steps in order of users."""
+    if not measured:
+        return start_step(plan, start_users), None
+    ordered = sorted(measured, key=lambda m: m["users"])
+    lowest = ordered[0]
+    below = [u for u in plan if u < lowest["users"]]
+    if below and lowest["users"] <= start_step(plan, start_users) and not lowest["judgement"]["held"]:
+        return below[-1], None
+    reason = should_stop([m["judgement"] for m in ordered])
+    if reason:
+        return None, reason
+    above = [u for u in plan if u > ordered[-1]["users"]]
+    return (above[0] if above else None), None
+
+
 def capacity(steps: list[dict], planned: tuple[int, ...] | None = None, limit: Slo | None = None) -> dict:
     """A variant's capacity from its measured steps (each with "users" and "judgement"):
     [users, first_breach). Latency is taken not to fall as users rise, so a held step
@@ -247,19 +280,23 @@ def crossing(ordered: list[dict], cap: dict, limit: Slo) -> dict | None:
     log-log interpolation between the last step held and the first breach (both
     measured). `low` reads every step's p95 at its interval's upper bound (the slowest
     reading), `high` at its lower bound; `high` is None when no reliable breach bounds it,
-    and at_least capacities have only `low` (= the top step held). None when no step held
-    (latency-bound: there is no crossing to place). Steps give a bracket [held, breach);
-    the crossing narrows it, so that a ratio is not decided by which grid point a noisy
-    step fell on."""
+    and at_least capacities have only `low` (= the top step held). Steps give a bracket
+    [held, breach); the crossing narrows it, so that a ratio is not decided by which grid
+    point a noisy step fell on.
+
+    A variant that held no step but whose lowest step was undecided (its p95 interval
+    straddled the SLO) still has a crossing: `low` 0 (nothing bounds it below), `high` and
+    the estimate from its steps as above, `below_grid` True. None when the lowest step was
+    breached outright (latency-bound: the SLO is missed at any load tested)."""
     held = cap["users"]
-    if not held:
+    if not held and (not ordered or state(ordered[0]["judgement"]) == BREACH):
         return None
     window = [s for s in ordered if held <= s["users"] <= (cap["first_breach"] or ordered[-1]["users"])]
 
     def reading(key):
         return [(s["users"], _p95_reading(s, key)) for s in window]
 
-    low = _first_crossing(reading("high_ms"), limit.p95_ms)
+    low = _first_crossing(reading("high_ms"), limit.p95_ms) if held else 0.0
     high = _first_crossing(reading("low_ms"), limit.p95_ms)
     estimate = _first_crossing(reading("p95_ms"), limit.p95_ms)
     low = float(held) if low is None else low
@@ -272,7 +309,8 @@ def crossing(ordered: list[dict], cap: dict, limit: Slo) -> dict | None:
         estimate = low if cap["at_least"] else None
     if estimate is not None:
         estimate = max(low, estimate if high is None else min(high, estimate))
-    return {"estimate": estimate, "low": low, "high": high}
+    placed = {"estimate": estimate, "low": low, "high": high}
+    return placed if held else {**placed, "below_grid": True}
 
 
 def _p95_reading(step: dict, key: str) -> float | None:
@@ -369,7 +407,7 @@ def concurrency_verdict(variant: str, mine: dict, base: dict, claim: Concurrency
 
     factor = claim.factor
     interval = ratio_interval(mine, base, claim.between_run_factor)
-    if base["users"] == 0:  # latency-bound: a ratio over "no users" says nothing about concurrency
+    if not base.get("slo_crossing"):  # latency-bound: a ratio over "no users" says nothing about concurrency
         verdict = verdicts.INCONCLUSIVE
     elif interval["low"] >= factor:
         verdict = verdicts.CONFIRMED
@@ -382,7 +420,7 @@ def concurrency_verdict(variant: str, mine: dict, base: dict, claim: Concurrency
     if verdict == verdicts.INCONCLUSIVE:
         notes += [why for why in (_unbounded("baseline", base), _unbounded("the variant", mine),
                                   _undecided("baseline", base), _undecided("the variant", mine)) if why]
-        if interval["estimate"] is not None and base["users"] and interval["high"] is not None:
+        if interval["estimate"] is not None and base.get("slo_crossing") and interval["high"] is not None:
             notes.append(f"the ratio's interval, widened x/{claim.between_run_factor:.2f} for the spread between runs "
                          f"(targets.toml), contains {factor:g}x")
     if problems:
@@ -464,6 +502,11 @@ def _below_grid(who: str, cap: dict) -> str | None:
     if cap["first_breach"] is not None and cap["first_breach"] == cap.get("lowest_step", cap["first_breach"]):
         return (f"{who} missed the SLO at its lowest step ({cap['first_breach']} users): latency-bound, its "
                 "requests are slow at any load tested, so no capacity ratio is measured")
+    crossing = cap.get("slo_crossing")
+    if crossing:
+        below = "" if crossing["high"] is None else f" below ~{crossing['high']:,.0f} users"
+        return (f"{who} held no step decidedly (its lowest steps straddled the SLO): its SLO crossing lies{below} "
+                "with nothing bounding it below, so the ratio has a lower bound only (it can confirm, not refute)")
     return (f"{who} held no step decidedly (breach at {cap['first_breach'] or '-'} users): latency-bound or too few "
             "requests, so no capacity ratio is measured")
 

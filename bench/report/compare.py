@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 from scipy import stats as st
 
-from bench.core import environment
+from bench.core import contention, environment
 from bench.core.errors import BenchError, UsageError
 from bench.judge import stats
 from bench.judge import text as txt
@@ -489,15 +489,22 @@ def _caption(c: Comparison) -> str:
             f"have shown a {c.threshold:.0%} change and did not._")
 
 
-def busy_note(old_machine: dict, new_machine: dict) -> str | None:
-    """A run that began on a busy machine (other work on half its CPUs) measured a slower
-    machine: two busy runs of one commit flagged nothing against each other, and 20-36
-    cells against a quieter run (2026-12-02)."""
-    if not (environment.started_busy(old_machine) or environment.started_busy(new_machine)):
+def busy_note(old: dict, new: dict) -> str | None:
+    """Runs measured while other work used the machine (in the second before a run, or over
+    a benchmark: contention.busy_notes) measured a slower machine: two busy runs of one
+    commit flagged nothing against each other, and 20-36 cells against a quieter run
+    (2026-12-02)."""
+    notes = [contention.busy_notes(r) for r in (old, new)]
+    if not any(notes):
         return None
-    shown = [environment.start_load_text(m) for m in (old_machine, new_machine)]
-    return (f"at the start: {shown[0]} → {shown[1]} (a busy machine is a slower machine: "
+    shown = ["; ".join(n) if n else _quiet_text(r) for n, r in zip(notes, (old, new))]
+    return (f"machine busy: {shown[0]} → {shown[1]} (a busy machine is a slower machine: "
             "compare runs made on a quiet one)")
+
+
+def _quiet_text(results: dict) -> str:
+    machine = (results.get("environment") or {}).get("machine")
+    return f"not busy ({environment.start_load_text(machine)} at the start)" if machine else "unknown"
 
 
 def _environment_notes(old: dict, new: dict) -> list[str]:
@@ -518,7 +525,7 @@ def _environment_notes(old: dict, new: dict) -> list[str]:
             if label == "harness commit":
                 a, b = (str(x)[:10] if x else x for x in (a, b))
             out.append(f"{label}: {a} → {b}")
-    busy = busy_note(get(old, "environment", "machine") or {}, get(new, "environment", "machine") or {})
+    busy = busy_note(old, new)
     if busy:
         out.append(busy)
     a, b = _latency_config(old), _latency_config(new)

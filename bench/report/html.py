@@ -11,7 +11,7 @@ import math
 import textwrap
 from pathlib import Path
 
-from bench.core import environment
+from bench.core import contention
 from bench.judge import text as txt
 from bench.judge import verdicts
 from bench.report import balance, calibration, charts_tables, charts_throughput, style
@@ -129,9 +129,9 @@ def header(data: dict, sections: list[str]) -> str:
         facts.append(f"PostgreSQL {esc(server.get('server'))}, pgvector {esc(server.get('pgvector'))}")
     if machine.get("cpu_count"):
         facts.append(f"{esc(machine['cpu_count'])} CPUs, {esc(txt.human_bytes(machine.get('memory_bytes')))}")
-    if environment.started_busy(machine):
-        facts.append(f'<span class="busy">machine busy at the start: '
-                     f'{esc(environment.start_load_text(machine))}</span>')
+    busy = contention.busy_notes(data)
+    if busy:
+        facts.append(f'<span class="busy">machine busy: {esc("; ".join(busy))}</span>')
     if harness.get("git_commit"):
         dirty = " (dirty)" if harness.get("git_dirty") else ""
         facts.append(f"commit <code>{esc(harness['git_commit'][:10])}</code>{dirty}")
