@@ -69,6 +69,10 @@ def test_other_work_during_a_benchmark_makes_the_run_busy_though_its_start_was_q
     shared = run_on(began_quiet, latency=46.0, vector=2.0)
     assert contention.busy_notes(shared) == ["during latency: other work used 46% of the 2 CPUs"]
     assert contention.busy_notes(run_on(began_quiet, latency=contention.OTHER_BUSY_PERCENT - 0.1)) == []
+    # a measurement of a few clock ticks is not judged (storage read 68.6% over 0.0 s, 2026-12-04)
+    instant = run_on(began_quiet, storage=68.6)
+    instant["storage"]["other_work"]["seconds"] = 0.0
+    assert contention.busy_notes(instant) == [] and contention.judged_sections(instant) == {}
     assert "machine busy: during latency: other work used 46%" in html.header(shared, [])
     assert busy_note(run_on(began_quiet, latency=1.0), shared).startswith(
         "machine busy: not busy (3.5% of 2 CPUs in use (load average 1.93) at the start) → during latency")

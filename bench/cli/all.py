@@ -98,11 +98,11 @@ def check_baseline(name: str, scale: str, force: bool) -> None:
 def print_other_work(session: Session, data: dict) -> None:
     """How much of the machine other work took while each benchmark measured, and whether
     that makes the run a busy machine's (contention.busy_notes)."""
-    shares = {name: section["other_work"]["other_cpu_percent"] for name, section in data.items()
-              if isinstance(section, dict) and (section.get("other_work") or {}).get("other_cpu_percent") is not None}
+    shares = contention.judged_sections(data)
     if shares:
         session.out.print("other work on the machine while measuring (share of all CPUs): "
-                          + ", ".join(f"{name} {share:g}%" for name, share in shares.items()), soft_wrap=True)
+                          + ", ".join(f"{name} {other['other_cpu_percent']:g}% of {other['seconds']:g} s"
+                                      for name, other in shares.items()), soft_wrap=True)
     for note in contention.busy_notes(data):
         session.out.print(f"machine busy: {note}: its figures are a slower machine's", soft_wrap=True, markup=False)
 

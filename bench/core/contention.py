@@ -23,6 +23,9 @@ from bench.core import environment
 # Other work on at least this share of all CPUs, over a benchmark's measurement, makes the
 # run "busy": on 2 CPUs, 0.4 of a core (docs/decisions.md has what idle and shared runs measured).
 OTHER_BUSY_PERCENT = 20.0
+# Measurements shorter than this are not judged: the kernel counts CPU time in ticks of 10 ms,
+# and `make bench`'s storage section (0.0 s) read 68.6% other work from a few of them.
+MIN_JUDGED_SECONDS = 5.0
 
 
 def machine_cpu() -> tuple[float, float]:
@@ -105,9 +108,15 @@ def busy_notes(results: dict) -> list[str]:
     machine = (results.get("environment") or {}).get("machine") or {}
     if environment.started_busy(machine):
         notes.append(f"at the start: {environment.start_load_text(machine)}")
-    for name, section in results.items():
-        other = (section.get("other_work") or {}) if isinstance(section, dict) else {}
-        if (other.get("other_cpu_percent") or 0) >= OTHER_BUSY_PERCENT:
+    for name, other in judged_sections(results).items():
+        if other["other_cpu_percent"] >= OTHER_BUSY_PERCENT:
             notes.append(f"during {name}: other work used {other['other_cpu_percent']:g}% of the "
                          f"{other.get('cpus', '?')} CPUs")
     return notes
+
+
+def judged_sections(results: dict) -> dict[str, dict]:
+    """{section: its other_work} for the sections that measured long enough to be judged."""
+    return {name: section["other_work"] for name, section in results.items()
+            if isinstance(section, dict) and (section.get("other_work") or {}).get("other_cpu_percent") is not None
+            and section["other_work"].get("seconds", 0) >= MIN_JUDGED_SECONDS}
