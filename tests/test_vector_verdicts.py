@@ -337,6 +337,11 @@ def test_one_build_near_the_claim_is_inconclusive_though_its_rounds_agree():
     single = _builds(1.7)
     figure = single["figure"]
     assert 0.45 < figure["estimate"] < 0.55
+    hnsw = sweep(HNSW, [0.80, 0.90, 0.94, 0.96, 0.98], [1.7 * 0.6, 1.7 * 0.8, 1.7 * 0.95, 1.7 * 1.05, 1.7 * 1.3],
+                 seed=20)  # the build _builds made: by its rounds alone the claim is met
+    compared = matched.compare({REF: REFERENCE, HNSW: hnsw}, VARIANTS, REF, [TARGET])
+    (alone,) = [c for c in compared if c["config"] == HNSW]
+    assert alone["verdict"] == verdicts.CONFIRMED and alone["improvement"]["low"] > 0.40
     assert figure["low"] < 0.40 < figure["high"] and single["verdict"] == verdicts.INCONCLUSIVE
 
 
