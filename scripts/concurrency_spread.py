@@ -49,11 +49,13 @@ def main(paths: list[str]) -> int:
         print(path, "  ".join(f"{v} {math.exp(r):.1f}x" for v, r in sorted(ratios.items())) or "no bounded ratio")
         for variant, value in ratios.items():
             per_variant.setdefault(variant, []).append(value)
-    groups = [values for _variant, values in sorted(per_variant.items()) if len(values) >= 2]
+    groups = []
     for variant, values in sorted(per_variant.items()):
-        if len(values) >= 2:
-            print(f"{variant}: {len(values)} runs, log ratio sd {np.std(values, ddof=1):.3f}, "
-                  f"geometric mean {math.exp(np.mean(values)):.1f}x")
+        if len(values) < 2:
+            continue
+        groups.append(values)
+        print(f"{variant}: {len(values)} runs, log ratio sd {np.std(values, ddof=1):.3f}, "
+              f"geometric mean {math.exp(np.mean(values)):.1f}x")
     if not groups:
         print("no variant has a bounded ratio in two runs")
         return 1

@@ -86,7 +86,8 @@ def mark(postmaster: psutil.Process | None) -> CpuMark:
 def other_work(before: CpuMark, after: CpuMark) -> dict:
     """Shares of all CPUs over the wall time between two marks: the harness's, the
     server's (0 when it runs elsewhere) and everything else's."""
-    capacity = (after.wall_s - before.wall_s) * (psutil.cpu_count() or 1)
+    seconds, cpus = after.wall_s - before.wall_s, psutil.cpu_count() or 1
+    capacity = seconds * cpus
     if capacity <= 0:
         return {}
     harness = after.harness_s - before.harness_s
@@ -96,7 +97,7 @@ def other_work(before: CpuMark, after: CpuMark) -> dict:
     def share(seconds: float) -> float:
         return round(100 * seconds / capacity, 1)
 
-    return {"seconds": round(after.wall_s - before.wall_s, 1), "cpus": psutil.cpu_count() or 1,
+    return {"seconds": round(seconds, 1), "cpus": cpus,
             "harness_cpu_percent": share(harness), "server_cpu_percent": share(server),
             "other_cpu_percent": share(other)}
 

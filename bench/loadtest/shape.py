@@ -286,7 +286,7 @@ class StepLoadShape(LoadTestShape):
         self.values = values
         self.variant = values["variant"]
         self.plan = values["steps"]
-        self.users, _ = steps.next_step(self.plan, values["start_users"], [])
+        self.users = steps.start_step(self.plan, values["start_users"])
         self.previous_users = 0
         self.slo = steps.slo()
         self.results_file = values["results_file"]
