@@ -24,9 +24,11 @@ from bench.report.compare import (
     REGRESSION,
     UNDECIDABLE,
     LogTest,
+    common_shift,
     detectable_log_ratio,
     holm,
     judge,
+    shift_text,
     welch,
 )
 from bench.report.compare import markdown as compare_markdown
@@ -72,6 +74,33 @@ def test_a_30_percent_slowdown_of_every_cell_is_never_passed_as_unchanged(golden
     regressions, undecidable = len(comparison.figures(REGRESSION)), len(comparison.figures(UNDECIDABLE))
     assert f"**{regressions} regressions · 0 improvements · {undecidable} undecidable · 0 unchanged**" in markdown
     assert "within noise" not in markdown
+
+
+def with_probe(results: dict, cpu_ms: float) -> dict:
+    machine = {**results["environment"]["machine"], "speed_probe": {"cpu_ms": cpu_ms, "memory_ms": 20.0, "repeats": 5}}
+    return {**results, "environment": {**results["environment"], "machine": machine}}
+
+
+def test_a_shift_shared_by_every_figure_is_named_with_the_figures_worse_than_it(golden, tmp_path):
+    """Consecutive runs of one commit moved every figure by -17% or +23% (the machine's
+    state): said as one shift, and what is worse beyond it is named; the speed probe says
+    whose it was."""
+    drifted = scale_cell(scale_cell(golden, None, None, 1.25), *STEADY, 1.5)
+    comparison = judge(GOLDEN, write(tmp_path / "drifted", drifted))
+    shift = common_shift(comparison)
+    assert shift.change == pytest.approx(0.25, abs=1e-3) and shift.same_way > 0.9 * shift.tested
+    assert [(x.scenario, x.variant, f.metric.key) for x, f, _ in shift.beyond] == [(*STEADY, "p50_ms"),
+                                                                                 (*STEADY, "throughput_rps")]
+    text = shift_text(shift, comparison.threshold)
+    assert text.startswith("**Every figure moved together**: median +25% (") and "No speed probe" in text
+    assert "insert_capability on hardened (p50 +50%)" in text
+    for probe, says in ((31.25, "the machine was not the same speed"), (25.5, "the machine ran at its usual speed")):
+        pair = judge(write(tmp_path / "old", with_probe(golden, 25.0)),
+                     write(tmp_path / f"new{probe}", with_probe(drifted, probe)))
+        assert says in shift_text(common_shift(pair), pair.threshold)
+    assert common_shift(judge(GOLDEN, write(tmp_path / "same", golden))) is None
+    one_cell = judge(GOLDEN, write(tmp_path / "one", scale_cell(golden, *STEADY, 1.5)))
+    assert common_shift(one_cell) is None and "moved together" not in compare_markdown(one_cell)
 
 
 def test_a_30_percent_slowdown_of_one_cell_is_flagged(golden, tmp_path):

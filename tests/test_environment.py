@@ -6,7 +6,9 @@ import json
 import os
 from pathlib import Path
 
-from bench.core import environment
+import pytest
+
+from bench.core import environment, speed
 from bench.report import html
 
 TINY_RUN = Path(__file__).parent / "fixtures" / "tiny_run" / "results.json"
@@ -17,6 +19,14 @@ def test_the_machine_record_carries_the_load_average_at_the_start():
     assert machine["load_average"] == [round(x, 2) for x in machine["load_average"]]
     assert len(machine["load_average"]) == 3 and all(x >= 0 for x in machine["load_average"])
     assert machine["cpu_count"] == os.cpu_count()
+
+
+def test_the_machine_record_times_the_speed_probe():
+    probe = environment.machine()["speed_probe"]
+    assert probe["repeats"] == speed.REPEATS and probe["cpu_ms"] > 0 and probe["memory_ms"] > 0
+    slower = {**probe, "cpu_ms": probe["cpu_ms"] * 1.25}
+    assert speed.change(probe, slower) == pytest.approx({"cpu_ms": 0.25, "memory_ms": 0.0})
+    assert speed.change(None, probe) is None and speed.change(probe, {}) is None  # a run from before the probe
 
 
 def test_the_report_header_says_when_the_machine_was_busy():

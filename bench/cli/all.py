@@ -14,7 +14,7 @@ from bench import session as sessions
 from bench.benchmarks import REGISTRY
 from bench.cli.run import execute
 from bench.cli.seed import data_path, print_seed, scale_option
-from bench.core import contention, environment, fs
+from bench.core import contention, environment, fs, speed
 from bench.core import schema as schemas
 from bench.judge import results as results_file
 from bench.judge.text import human_bytes
@@ -123,6 +123,9 @@ def print_environment(session: Session, env: dict) -> None:
         table.add_row("load average", " / ".join(map(str, machine["load_average"])) + " (1 / 5 / 15 min)")
     if machine.get("cpu_busy_percent") is not None:
         table.add_row("CPU in use", f"{machine['cpu_busy_percent']:g}% (the second before the run)")
+    if machine.get("speed_probe"):
+        table.add_row("speed probe", speed.text(machine["speed_probe"]) + " (a fixed workload: bench compare "
+                                     "tells a slower machine from slower code)")
     table.add_row("python", machine["python"])
     commit = harness["git_commit"] or "unknown"
     table.add_row("harness", f"{harness['version']} @ {commit[:12]}{' (dirty)' if harness['git_dirty'] else ''}")

@@ -14,6 +14,7 @@ import sys
 import psutil
 
 from bench.core import dsn as dsns
+from bench.core import speed
 from bench.core.config import PROJECT_ROOT
 
 # Server settings that change benchmark results; the server's real values are recorded.
@@ -53,6 +54,8 @@ def machine() -> dict:
         # it does not remember the last minute, which after `bench all`'s own seeding read
         # 1.66-2.05 on 2 idle CPUs (three runs, 2026-12-03)
         "cpu_busy_percent": round(psutil.cpu_percent(interval=BUSY_SAMPLE_S), 1),
+        # a fixed workload's time: bench compare tells a slower machine state from slower code
+        "speed_probe": speed.probe(),
     }
 
 

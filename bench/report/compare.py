@@ -13,9 +13,14 @@ other cell (stats.variance_prior) and their degrees of freedom, which lets a com
 Benjamini-Hochberg over every tested figure keeps the expected share of false flags at
 ALPHA (with no true change anywhere, the chance of any false flag). A figure not flagged
 is "unchanged" only when the test would have caught a change of the threshold's size with
-POWER; otherwise it is undecidable and says what it could detect. Runs that measured something else (dataset, generator, load shape)
-are refused with a UsageError unless forced. See docs/decisions.md, "bench compare: power
-and multiple comparisons".
+POWER; otherwise it is undecidable and says what it could detect. Runs that measured
+something else (dataset, generator, load shape) are refused with a UsageError unless
+forced. See docs/decisions.md, "bench compare: power and multiple comparisons".
+
+A shift shared by nearly every figure (a slower machine state, or a change that touches
+every query) is said as one, with the figures worse than it and the runs' speed probes
+(common_shift); the gate still counts every regression: see docs/decisions.md, "bench
+compare under machine drift".
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ from pathlib import Path
 import numpy as np
 from scipy import stats as st
 
-from bench.core import contention, environment
+from bench.core import contention, environment, speed
 from bench.core.errors import BenchError, UsageError
 from bench.judge import stats
 from bench.judge import text as txt
@@ -301,6 +306,76 @@ def decide(figures: list[Figure], threshold: float, alpha: float = ALPHA) -> Non
             figure.status = UNCHANGED
 
 
+# ---- a shift shared by every figure ----------------------------------------------------------------
+# Figures that moved together, by at least half the threshold and this share of them in one
+# direction, are reported as one shift: a slower machine state moves every figure (consecutive
+# runs of one commit: 221 of 232 figures slower, median +23%, docs/decisions.md
+# "bench compare under machine drift"), and so does a change that slows every query.
+SHIFT_SHARE = 0.8
+MIN_SHIFT_FIGURES = 20  # fewer figures than this are not "every figure"
+# Speed probe changes within this are the machine at its usual speed (docs/decisions.md).
+PROBE_NOISE = 0.10
+
+
+@dataclass(frozen=True)
+class CommonShift:
+    """The median change of every tested figure, and the figures worse than it by more than
+    the threshold (the same moderated test, centred on the shift; Benjamini-Hochberg)."""
+    log_ratio: float  # > 0 is slower
+    same_way: int
+    tested: int
+    beyond: list[tuple[CellChange, Figure, float]]  # (cell, figure, worsening beyond the shift)
+    probe: dict[str, float] | None  # speed probe change per part, None when a run has none
+
+    @property
+    def change(self) -> float:
+        return math.expm1(self.log_ratio)
+
+
+def common_shift(comparison: Comparison, alpha: float = ALPHA) -> CommonShift | None:
+    """The shift every figure shares, or None when the figures did not move together."""
+    pairs = [(x, f) for x in comparison.changes for f in x.figures.values()
+             if f.test is not None and f.test.se is not None]
+    if len(pairs) < MIN_SHIFT_FIGURES:
+        return None
+    logs = np.array([f.test.log_ratio for _, f in pairs])
+    centre = float(np.median(logs))
+    same_way = int(np.sum(np.sign(logs) == np.sign(centre)))
+    if abs(math.expm1(centre)) < comparison.threshold / 2 or same_way < SHIFT_SHARE * len(pairs):
+        return None
+    se = np.array([f.test.se for _, f in pairs])
+    df = np.array([f.test.df for _, f in pairs])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        p = np.where(se > 0, 2 * st.t.sf(np.abs(logs - centre) / se, df), np.where(logs != centre, 0.0, 1.0))
+    beyond = [(x, f, f.worsening(lr - centre)) for (x, f), lr, reject in zip(pairs, logs, benjamini_hochberg(p, alpha))
+              if reject and f.worsening(lr - centre) > comparison.threshold]
+    probes = [((r.get("environment") or {}).get("machine") or {}).get("speed_probe")
+              for r in (comparison.old, comparison.new)]
+    return CommonShift(centre, same_way, len(pairs), beyond, speed.change(*probes))
+
+
+def shift_text(shift: CommonShift, threshold: float) -> str:
+    direction = "slower" if shift.log_ratio > 0 else "faster"
+    text = (f"**Every figure moved together**: median {txt.fmt_change(shift.change)} ({shift.same_way} of "
+            f"{shift.tested} figures {direction}). A slower or faster machine state does this (consecutive runs of "
+            "one commit moved -17% and +23%), and so does a change that affects every query. ")
+    if shift.probe is None:
+        text += "No speed probe in one of the runs (recorded from 2026-12-04): which it was cannot be told. "
+    else:
+        moved = {k: v for k, v in shift.probe.items() if abs(v) > PROBE_NOISE}
+        probe = ", ".join(f"{k.removesuffix('_ms')} {txt.fmt_change(v)}" for k, v in shift.probe.items())
+        text += (f"Speed probe {probe}: the machine was not the same speed, so this shift is likely the machine's: "
+                 "rerun both runs on one machine state (scripts/pr-compare.sh alternates them). " if moved else
+                 f"Speed probe {probe} (within ±{PROBE_NOISE:.0%}): the machine ran at its usual speed, so this "
+                 "shift is the code's. ")
+    if shift.beyond:
+        text += f"Worse than the shared shift by more than {threshold:.0%}: " + "; ".join(
+            f"{x.scenario} on {x.variant} ({f.metric.label} {txt.fmt_change(w)})" for x, f, w in shift.beyond)
+    else:
+        text += f"No figure is worse than the shared shift by more than {threshold:.0%}."
+    return text
+
+
 # ---- comparable runs -------------------------------------------------------------------------------
 def check_comparable(old: dict, new: dict, force: bool) -> list[str]:
     """What makes two runs measure different things: refused (one line, exit 2) unless
@@ -449,6 +524,9 @@ def headline(comparison: Comparison) -> list[str]:
     if flagged:
         lines.append(f"Regressions beyond {threshold:.0%}: " + "; ".join(
             f"{x.scenario} on {x.variant} ({', '.join(x.regressions)})" for x in flagged))
+    shift = common_shift(c)
+    if shift:
+        lines.append(shift_text(shift, threshold))
     if undecidable:
         lines.append(f"Undecidable: {len(undecidable)} figures could not have shown a {threshold:.0%} change "
                      f"({len(undecidable) - untested} need more rounds, {untested} have no per-round values).")

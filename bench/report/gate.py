@@ -23,7 +23,9 @@ from bench.report.compare import (
     _record,
     check_comparable,
     check_threshold,
+    common_shift,
     judge,
+    shift_text,
 )
 from bench.report.compare import headline as latency_headline
 from bench.report.compare import markdown as latency_markdown
@@ -131,6 +133,9 @@ def headline(r: Review) -> list[str]:
         if worse else "none got worse") + (f"; {len(better)} better" if better else ""))
     if r.latency is not None:
         lines.append("- **Latency**: " + latency_headline(r.latency)[0])
+        shift = common_shift(r.latency)
+        if shift:
+            lines.append("  - " + shift_text(shift, r.threshold))
     else:
         lines.append("- **Latency**: not in both runs")
     for name in SECTIONS:

@@ -11,7 +11,7 @@ import math
 import textwrap
 from pathlib import Path
 
-from bench.core import contention
+from bench.core import contention, speed
 from bench.judge import text as txt
 from bench.judge import verdicts
 from bench.report import balance, calibration, charts_tables, charts_throughput, style
@@ -445,6 +445,8 @@ def environment_section(data: dict) -> str:
         rows += [("cpu", f"{machine.get('cpu_count')} x {machine.get('cpu_model')}"),
                  ("memory", txt.human_bytes(machine.get("memory_bytes"))), ("platform", machine.get("platform")),
                  ("python", machine.get("python"))]
+        if machine.get("speed_probe"):
+            rows.append(("speed probe", speed.text(machine["speed_probe"])))
     harness = env.get("harness") or {}
     if harness:
         rows.append(("harness", f"{harness.get('version')} @ {harness.get('git_commit') or 'unknown'}"
