@@ -19,6 +19,15 @@ ROUNDS = runner.LatencyConfig().rounds  # what `bench run latency` measures by d
 LOW = verdicts.targets()["query_speedup"]["low"]
 
 
+def test_a_mean_latency_interval_does_not_run_below_zero():
+    """One slow scenario among fast ones: the symmetric t bound fell below 0 ms in real runs
+    (review's mean latency 9.20 ms [-0.37, 18.8]); a mean of times is positive."""
+    fast = [[1.0, 1.1, 0.9, 1.0, 1.05, 0.95]] * 12
+    interval = stats.hierarchical_weighted_mean(fast + [[100.0, 110.0, 90.0, 100.0, 105.0, 95.0]], [1.0] * 13)
+    assert interval.low == 0.0 and interval.high > interval.estimate > 0
+    assert stats.hierarchical_weighted_mean(fast, [1.0] * 12).low > 0.9  # a bound above 0 is left as it was
+
+
 def test_the_default_rounds_are_enough_to_judge():
     assert ROUNDS >= verdicts.targets()["min_rounds"] == 5
 

@@ -277,6 +277,8 @@ def hierarchical_weighted_mean(values: list, weights, *, seed: int = 0,
     picked, means = hierarchical_means(series, resamples=resamples, seed=seed)
     boot = (w[picked] * means[..., 0]).sum(axis=1) / w[picked].sum(axis=1)
     low, high = _t_bounds(estimate, boot, s)
+    if series.min() > 0:  # a mean of positive times is positive: the symmetric t bound can run below 0
+        low = max(low, 0.0)
     return Interval(estimate, low, high, rounds or n, runs)
 
 
