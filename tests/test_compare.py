@@ -100,6 +100,10 @@ def test_a_shift_shared_by_every_figure_is_named_with_the_figures_worse_than_it(
                      write(tmp_path / f"new{probe}", with_probe(drifted, probe)))
         assert says in shift_text(common_shift(pair), pair.threshold)
     assert common_shift(judge(GOLDEN, write(tmp_path / "same", golden))) is None
+    other_python = {**golden, "environment": {**golden["environment"],
+                                              "machine": {**golden["environment"]["machine"], "python": "3.99.0"}}}
+    notes = compare_markdown(judge(GOLDEN, write(tmp_path / "python", other_python)))
+    assert f"Python: {golden['environment']['machine']['python']} → 3.99.0" in notes  # the probe's loop depends on it
     one_cell = judge(GOLDEN, write(tmp_path / "one", scale_cell(golden, *STEADY, 1.5)))
     assert common_shift(one_cell) is None and "moved together" not in compare_markdown(one_cell)
 

@@ -125,7 +125,7 @@ def print_environment(session: Session, env: dict) -> None:
         table.add_row("CPU in use", f"{machine['cpu_busy_percent']:g}% (the second before the run)")
     if machine.get("speed_probe"):
         table.add_row("speed probe", speed.text(machine["speed_probe"]) + " (a fixed workload: bench compare "
-                                     "tells a slower machine from slower code)")
+                                     "reads a change beyond 10% as the machine's)")
     table.add_row("python", machine["python"])
     commit = harness["git_commit"] or "unknown"
     table.add_row("harness", f"{harness['version']} @ {commit[:12]}{' (dirty)' if harness['git_dirty'] else ''}")

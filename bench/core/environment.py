@@ -54,7 +54,7 @@ def machine() -> dict:
         # it does not remember the last minute, which after `bench all`'s own seeding read
         # 1.66-2.05 on 2 idle CPUs (three runs, 2026-12-03)
         "cpu_busy_percent": round(psutil.cpu_percent(interval=BUSY_SAMPLE_S), 1),
-        # a fixed workload's time: bench compare tells a slower machine state from slower code
+        # a fixed workload's time: bench compare reads a change of it as the machine's (speed.py)
         "speed_probe": speed.probe(),
     }
 

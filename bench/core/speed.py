@@ -1,13 +1,14 @@
-"""A fixed workload timed when a run begins, so `bench compare` can tell a slower machine
-from slower code.
+"""A fixed workload timed when a run begins, so `bench compare` can say whether the
+machine's speed changed between two runs.
 
-The same commit measured hours apart on this 2-core box moved every latency figure
-together by 17-23% (docs/decisions.md, "bench compare under machine drift"): the host's
-speed changes between states, and figures of one run cannot see it. This workload does
-not depend on the harness, the schema or the server, so a change in its time is the
-machine's. Two parts, because the states differed in both: a pure-Python loop (CPU) and
-random reads over 64 MiB (memory latency, as an HNSW build or an index scan reads).
-"""
+Consecutive runs of one commit on this 2-core box moved every latency figure together by
+16-23% (docs/decisions.md, "bench compare under machine drift"): the host's speed changes
+between states, and the figures of one run cannot see it. This workload does not depend on
+the harness, the schema or the server, so a change in its time is the machine's. Two
+parts: a pure-Python loop (CPU) and random reads over 64 MiB (memory latency, as an HNSW
+build or an index scan reads). In the first runs with it the memory part moved with the
+figures at about half their size and the CPU part not at all, so a steady probe does not
+clear a shift."""
 
 from __future__ import annotations
 
@@ -23,8 +24,8 @@ MEMORY_READS = 1 << 21
 
 
 def probe() -> dict:
-    """Median milliseconds of each part over REPEATS, and the Python that ran the loop
-    (another interpreter times the loop differently: compare says so)."""
+    """Median milliseconds of each part over REPEATS (the loop's time also depends on the
+    Python running it: machine() records that, and compare names a change of it)."""
     words = np.arange(MEMORY_WORDS, dtype=np.int64)
     order = np.random.default_rng(0).integers(0, MEMORY_WORDS, MEMORY_READS)
     cpu, memory = [], []

@@ -600,6 +600,7 @@ def _environment_notes(old: dict, new: dict) -> list[str]:
                         ("pgvector", ("environment", "server", "pgvector")),
                         ("CPU count", ("environment", "machine", "cpu_count")),
                         ("memory", ("environment", "machine", "memory_bytes")),
+                        ("Python", ("environment", "machine", "python")),
                         ("harness commit", ("environment", "harness", "git_commit"))):
         a, b = get(old, *path), get(new, *path)
         if a != b:
