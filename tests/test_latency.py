@@ -22,6 +22,21 @@ from seed import checks
 from tests.conftest import seed_tiny
 
 
+def test_an_eviction_during_a_batch_makes_its_counts_incomplete():
+    """An entry evicted mid-batch and created afresh can end above its old count, so its
+    delta looks whole: the server's eviction count (pg_stat_statements_info.dealloc) marks
+    the cell's counts incomplete."""
+    counters = {"calls": 3, "total_exec_ms": 1.0, "rows": 3, "shared_blks_hit": 0, "shared_blks_read": 0}
+    steady, evicting = runner.Cell(), runner.Cell()
+    steady.add_statements(runner.Snapshot({}, 4), runner.Snapshot({7: counters}, 4))
+    evicting.add_statements(runner.Snapshot({}, 4), runner.Snapshot({7: counters}, 5))
+    assert steady.statement_totals(7)["calls"] == 3 and not steady.statement_totals(7)["incomplete"]
+    assert evicting.statement_totals(7)["incomplete"]
+    unknown = runner.Cell()  # no pg_stat_statements_info (PostgreSQL < 14): the deltas alone decide
+    unknown.add_statements(runner.Snapshot({}, None), runner.Snapshot({7: counters}, None))
+    assert not unknown.statement_totals(7)["incomplete"]
+
+
 def test_catalog_is_complete_and_valid():
     catalog = all_scenarios()
     assert len(catalog) >= 12
@@ -38,6 +53,11 @@ def test_placeholders_must_match_args():
 
 def test_tiny_run_covers_every_scenario_and_writes_results(tiny_dsn, tmp_path, capsys):
     seeded = _checksums(tiny_dsn)
+    # pg_stat_statements is the whole server's: the entries of earlier tests' databases can
+    # fill pg_stat_statements.max and evict this run's mid-batch, so the counts below would
+    # be (rightly) incomplete. This throwaway server starts the run with room.
+    with psycopg.connect(tiny_dsn, autocommit=True) as conn:
+        conn.execute("SELECT pg_stat_statements_reset()")
     with pytest.raises(SystemExit) as done:
         cli.main(["--dsn", tiny_dsn, "run", "latency", "--rounds", "2", "--requests", "6", "--warmup", "2",
                   "--out", str(tmp_path)])

@@ -76,11 +76,17 @@ class Cell:
     rows: int = 0
     statements: dict = field(default_factory=dict)  # queryid -> pg_stat_statements counters of this cell's batches
     evicted: set = field(default_factory=set)  # queryids whose entry pg_stat_statements dropped during a batch
+    evictions: bool = False  # pg_stat_statements evicted entries (any) during one of this cell's batches
     plan: dict = field(default_factory=dict)  # EXPLAIN of one request, after the rounds
 
-    def add_statements(self, before: dict, after: dict) -> None:
-        for query_id, now in after.items():
-            then = before.get(query_id)
+    def add_statements(self, before: Snapshot, after: Snapshot) -> None:
+        if before.dealloc is not None and after.dealloc is not None and after.dealloc > before.dealloc:
+            # an entry dropped and created afresh within the batch can end above its old count (or
+            # have had none): the deltas cannot tell, the server's eviction count can (a tiny run
+            # counted 9 of 12 calls, late in a test session that had filled pg_stat_statements.max)
+            self.evictions = True
+        for query_id, now in after.counters.items():
+            then = before.counters.get(query_id)
             delta = {k: now[k] - (then[k] if then else 0) for k in now}
             if delta["calls"] < 0:  # evicted (pg_stat_statements.max) and counted afresh: this batch's calls are lost
                 self.evicted.add(query_id)
@@ -96,7 +102,7 @@ class Cell:
         if total is None:
             return None
         return {**total, "mean_exec_ms": total["total_exec_ms"] / total["calls"],
-                "incomplete": query_id in self.evicted}
+                "incomplete": query_id in self.evicted or self.evictions}
 
     def add_error(self, message: str) -> None:
         self.errors += 1
@@ -361,7 +367,7 @@ async def _round(conns, cells, round_no: int, run: int, variants, scenarios, pop
             cell.seconds += time.perf_counter() - began
             if counters is not None:  # between batches, untimed
                 previous, counters = counters, await statements(conns[0])
-                cell.add_statements(previous, counters or {})
+                cell.add_statements(previous, counters or NO_SNAPSHOT)
             this_round = stats.new_histogram()
             for value in latencies:
                 stats.record(cell.histogram, value)
@@ -423,7 +429,21 @@ STATEMENTS_SQL = """SELECT queryid, sum(calls)::bigint, sum(total_exec_time), su
     WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) GROUP BY queryid"""
 
 
-async def statements(conn: asyncpg.Connection) -> dict[int, dict] | None:
+DEALLOC_SQL = "SELECT dealloc FROM pg_stat_statements_info"  # entries evicted since the last reset
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """pg_stat_statements counters by queryid, and the entries it had evicted so far
+    (None where pg_stat_statements_info is missing: before PostgreSQL 14)."""
+    counters: dict[int, dict]
+    dealloc: int | None
+
+
+NO_SNAPSHOT = Snapshot({}, None)
+
+
+async def statements(conn: asyncpg.Connection) -> Snapshot | None:
     """pg_stat_statements counters by queryid (None when the extension is unavailable)."""
     try:
         rows = await conn.fetch(STATEMENTS_SQL)
@@ -431,5 +451,11 @@ async def statements(conn: asyncpg.Connection) -> dict[int, dict] | None:
         if lost(exc):
             raise
         return None
-    return {q: {"calls": c, "total_exec_ms": t, "rows": r, "shared_blks_hit": h, "shared_blks_read": rd}
-            for q, c, t, r, h, rd in rows}
+    try:
+        dealloc = await conn.fetchval(DEALLOC_SQL)
+    except asyncpg.PostgresError as exc:
+        if lost(exc):
+            raise
+        dealloc = None
+    return Snapshot({q: {"calls": c, "total_exec_ms": t, "rows": r, "shared_blks_hit": h, "shared_blks_read": rd}
+                     for q, c, t, r, h, rd in rows}, dealloc)
