@@ -82,8 +82,7 @@ class Cell:
     def add_statements(self, before: Snapshot, after: Snapshot) -> None:
         if before.dealloc is not None and after.dealloc is not None and after.dealloc > before.dealloc:
             # an entry dropped and created afresh within the batch can end above its old count (or
-            # have had none): the deltas cannot tell, the server's eviction count can (a tiny run
-            # counted 9 of 12 calls, late in a test session that had filled pg_stat_statements.max)
+            # have had none before): the deltas cannot tell, the server's eviction count can
             self.evictions = True
         for query_id, now in after.counters.items():
             then = before.counters.get(query_id)
