@@ -105,13 +105,18 @@ def moderated(pairs: list[tuple[list | None, list | None]]) -> list[LogTest | No
         if shrunk >= variance:  # a noisy figure keeps its own spread (and df): borrowing never hides noise
             variance, own_df = shrunk, more_df
         diff[j], se[j], df[j] = b.mean() - a.mean(), math.sqrt(variance * (1 / len(a) + 1 / len(b))), own_df
-    with np.errstate(divide="ignore", invalid="ignore"):
-        p = np.where(se > 0, 2 * st.t.sf(np.abs(diff) / se, df), np.where(diff != 0, 0.0, 1.0))
+    p = two_sided_t(diff, se, df)
     for j, i in enumerate(rows):
         a, b = logs[i]
         tests[i] = LogTest(float(diff[j]), float(p[j]), (float(a.std(ddof=1)), float(b.std(ddof=1))),
                            (len(a), len(b)), float(se[j]), float(df[j]))
     return tests
+
+
+def two_sided_t(diff: np.ndarray, se: np.ndarray, df: np.ndarray) -> np.ndarray:
+    """Two-sided p-values of t = diff / se; with no spread (se 0) a difference is certain."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(se > 0, 2 * st.t.sf(np.abs(diff) / se, df), np.where(diff != 0, 0.0, 1.0))
 
 
 def detectable_log_ratio(test: LogTest, alpha: float, power: float = POWER, draws: int = MC_DRAWS) -> float:
@@ -345,10 +350,7 @@ def common_shift(comparison: Comparison, alpha: float = ALPHA) -> CommonShift | 
     same_way = int(np.sum(np.sign(logs) == np.sign(centre)))
     if abs(math.expm1(centre)) < comparison.threshold / 2 or same_way < SHIFT_SHARE * len(pairs):
         return None
-    se = np.array([f.test.se for _, f in pairs])
-    df = np.array([f.test.df for _, f in pairs])
-    with np.errstate(divide="ignore", invalid="ignore"):
-        p = np.where(se > 0, 2 * st.t.sf(np.abs(logs - centre) / se, df), np.where(logs != centre, 0.0, 1.0))
+    p = two_sided_t(logs - centre, np.array([f.test.se for _, f in pairs]), np.array([f.test.df for _, f in pairs]))
     beyond = [(x, f, f.worsening(lr - centre)) for (x, f), lr, reject in zip(pairs, logs, benjamini_hochberg(p, alpha))
               if reject and f.worsening(lr - centre) > comparison.threshold]
     probes = [((r.get("environment") or {}).get("machine") or {}).get("speed_probe")
@@ -415,6 +417,11 @@ class Comparison:
     changes: list[CellChange]
     forced: list[str]
     only: list[str]  # cells in one run only
+
+    @functools.cached_property
+    def shift(self) -> CommonShift | None:
+        """The shift every figure shares (common_shift), computed once for every text that says it."""
+        return common_shift(self)
 
     def figures(self, status: str | None = None) -> list[Figure]:
         return [f for c in self.changes for f in c.figures.values() if status is None or f.status == status]
@@ -527,9 +534,8 @@ def headline(comparison: Comparison) -> list[str]:
     if flagged:
         lines.append(f"Regressions beyond {threshold:.0%}: " + "; ".join(
             f"{x.scenario} on {x.variant} ({', '.join(x.regressions)})" for x in flagged))
-    shift = common_shift(c)
-    if shift:
-        lines.append(shift_text(shift, threshold))
+    if c.shift:
+        lines.append(shift_text(c.shift, threshold))
     if undecidable:
         lines.append(f"Undecidable: {len(undecidable)} figures could not have shown a {threshold:.0%} change "
                      f"({len(undecidable) - untested} need more rounds, {untested} have no per-round values).")

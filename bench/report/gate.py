@@ -23,7 +23,6 @@ from bench.report.compare import (
     _record,
     check_comparable,
     check_threshold,
-    common_shift,
     judge,
     shift_text,
 )
@@ -133,9 +132,8 @@ def headline(r: Review) -> list[str]:
         if worse else "none got worse") + (f"; {len(better)} better" if better else ""))
     if r.latency is not None:
         lines.append("- **Latency**: " + latency_headline(r.latency)[0])
-        shift = common_shift(r.latency)
-        if shift:
-            lines.append("  - " + shift_text(shift, r.threshold))
+        if r.latency.shift:
+            lines.append("  - " + shift_text(r.latency.shift, r.threshold))
     else:
         lines.append("- **Latency**: not in both runs")
     for name in SECTIONS:
