@@ -163,6 +163,11 @@ def _delta(before, after, seconds: float) -> dict:
     return out
 
 
+def _due(elapsed: float, seconds: float) -> bool:
+    """Whether a deadline is met at this tick (steps.TICK_SLACK_SECONDS early counts as met)."""
+    return elapsed >= seconds - steps.TICK_SLACK_SECONDS
+
+
 def _ms(histogram, percentile) -> float | None:
     return stats.value_at_percentile(histogram, percentile) / 1000 if histogram.get_total_count() else None
 
@@ -322,8 +327,8 @@ class StepLoadShape(LoadTestShape):
         if self.phase == "ramp":
             waited = t - self.t_step
             reached = self.runner.user_count >= users
-            if waited >= self.values["warmup_seconds"] and (reached or waited >= self.values["warmup_seconds"]
-                                                             + RAMP_GRACE_SECONDS):
+            if _due(waited, self.values["warmup_seconds"]) and (
+                    reached or _due(waited, self.values["warmup_seconds"] + RAMP_GRACE_SECONDS)):
                 self._begin_window()
             return users, rate
         if self.phase == "measure":
@@ -342,7 +347,7 @@ class StepLoadShape(LoadTestShape):
         if following is None:
             return self._finish("completed", None)
         self.previous_users, self.users = self.users, following
-        self.phase, self.t_step = "ramp", self.get_run_time()
+        self.phase, self.t_step = "ramp", t  # the warm-up counts from this tick, not from the end of its work
         log.info("step %d: %d users, p95 %s ms, %.0f req/s", len(self.records), record["users"],
                  record["p95_ms"], record["rps"] or 0)
         return self._target()
@@ -385,12 +390,12 @@ class StepLoadShape(LoadTestShape):
         at 5 users with a second of think time, 4 s give about 20) or step_max_seconds;
         then up to step_extend_seconds more while the live p95 interval straddles the SLO
         (a step near it is decided by more requests, not left undecided)."""
-        if elapsed < self.values["step_seconds"]:
+        if not _due(elapsed, self.values["step_seconds"]):
             return True
         counted = self.runner.stats.total.num_requests - self.before[None][0]
-        if counted < self.values["step_requests"] and elapsed < self.values["step_max_seconds"]:
+        if counted < self.values["step_requests"] and not _due(elapsed, self.values["step_max_seconds"]):
             return True
-        if elapsed >= self.values["step_max_seconds"] + self.values["step_extend_seconds"]:
+        if _due(elapsed, self.values["step_max_seconds"] + self.values["step_extend_seconds"]):
             return False
         live = diff_response_time_dicts(self.runner.stats.total.response_times, self.before[None][2])
         self.live = steps.live_interval(live)

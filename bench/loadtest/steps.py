@@ -51,6 +51,11 @@ POOL_BOUND_SHARE = 0.5  # pool wait above this share of the response time: reque
 SERVICE_INFLATION = 2.0  # service time this many times its least-loaded value: queries slowed down
 MACHINE_BUSY = 90.0  # % of all cores busy: the machine is saturated
 SERVER_SHARE = 0.6  # the server's share of the busy CPU below which the machine, not the server, is full
+# Locust ticks the step shape once a second. A warm-up or window deadline that falls a hair
+# after a tick (the tick's own work, scheduler jitter) was met a whole second later: every
+# step lost about 1 s of its ramp and some 1 s of their window (make bench, 2026-12-04).
+# A deadline this close to a tick is met at that tick.
+TICK_SLACK_SECONDS = 0.25
 
 
 @dataclass(frozen=True)
