@@ -241,7 +241,9 @@ def _verdict_sweep(conn, config, data: Data, truth: np.ndarray, batches, stop_at
         if tick:
             tick()
         reached += recall >= stop_at
-        if reached == 2:  # one setting past the first that reaches the highest target, as bench run vector
+        # one setting past the first that reaches the highest target (bench run vector stops at
+        # that first one): the calibration table then compares more settings both kinds measured
+        if reached == 2:
             break
     return points
 

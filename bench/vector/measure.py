@@ -1,8 +1,9 @@
 """Timing vector searches with asyncpg: index builds, sweeps, filtered search.
 
 One index exists at a time on the scratch table. Its sweep: a pre-pass (unrecorded,
-also the warm-up) walks the settings cheapest first and stops one setting after the
-first that reaches the highest target recall, since costlier settings only add work;
+also the warm-up) walks the settings cheapest first and stops at the first that reaches
+the highest target recall, since costlier settings only add work (the comparison
+interpolates between that setting and the one before it, bench/vector/matched.py);
 then `rounds` rounds, each running one batch of the held-out queries under every kept
 setting (rotating their order round by round), one client, closed loop, so every
 setting sees every query once and round r uses the same batch for every configuration
@@ -158,7 +159,7 @@ class SweepPlan:
     settings: list[Setting]
     batches: list[np.ndarray]  # query positions per round
     prepass: list[int]
-    stop_recall: float  # the pre-pass stops one setting after reaching this
+    stop_recall: float  # the pre-pass stops at the first setting reaching this
     clients: list[int]
     throughput_queries: int
     k: int
@@ -185,13 +186,9 @@ async def sweep(dsn: str, plan: SweepPlan, queries: Queries, truth: list[Neighbo
         await set_session(conns, SEQSCAN_OFF)
         main = conns[0]
         # pre-pass: warm-up, and where the sweep can stop
-        kept, prepass, reached = [], [], None
-        for i, setting in enumerate(plan.settings):
-            if reached is not None and i > reached + 1:
-                break
+        kept, prepass = [], []
+        for setting in plan.settings:
             kept.append(setting)
-            if reached is not None:
-                continue  # the margin setting: kept, not needed in the pre-pass
             await set_session([main], setting.gucs)
             scratch = runner.Cell()
             found, _ = await serial(main, _jobs(plan, setting, queries, plan.prepass), scratch)
@@ -200,20 +197,17 @@ async def sweep(dsn: str, plan: SweepPlan, queries: Queries, truth: list[Neighbo
             if rec is None:  # every query failed: the rounds will count the errors
                 break
             if rec >= plan.stop_recall:
-                reached = i
+                break
         # rounds: every kept setting runs round r's batch, in rotating order
         cells = {s.label: runner.Cell() for s in plan.settings}
         found_all = {s.label: [None] * len(queries) for s in plan.settings}
         await _rounds(main, plan, kept, queries, cells, found_all)
         # the pre-pass saw a subset: if no kept setting reaches the top target on all
-        # queries, measure the next settings (same batches) until one does, plus one
+        # queries, measure the next settings (same batches) until one does
         extended = []
         while len(kept) < len(plan.settings):
             full = [_mean_recall(found_all[s.label], truth, plan.k) for s in kept]
-            if any(r is None for r in full):
-                break
-            reached_at = next((i for i, r in enumerate(full) if r >= plan.stop_recall), None)
-            if reached_at is not None and reached_at < len(kept) - 1:
+            if any(r is None for r in full) or any(r >= plan.stop_recall for r in full):
                 break
             more = plan.settings[len(kept)]
             kept.append(more)
