@@ -35,7 +35,9 @@ class VectorOptions:
     rls: bool = True
     source: str | None = None  # the variant whose documents are copied (None: the first seeded)
     builds: int | None = None  # builds of each compared index (None: configs.toml's)
-    throughput_queries: int = 200  # per setting at N clients
+    # per setting at N clients (the Pareto chart; no verdict reads it). 200 took 19 s of a 101 s
+    # vector phase in a make bench run of 2026-12-04, 100 take half
+    throughput_queries: int = 100
     prepass_queries: int = 100
 
 
