@@ -107,6 +107,10 @@ def test_every_config_is_valid_and_rules_resolve():
                           rls_iterative=("off",))
     with pytest.raises(BenchError, match="no iterative scan mode strict_order"):
         configs.validate(bad)
+    # the interleaved phase's rounds: at least one, and at least the verdicts' minimum by default
+    assert catalog.interleave_rounds >= verdicts.targets()["min_rounds"]
+    with pytest.raises(BenchError, match="interleave_rounds must be at least 1, not 0"):
+        configs.validate(dataclasses.replace(catalog, interleave_rounds=0))
 
 
 def _curve(config, recalls, medians, errors=0):
@@ -276,7 +280,10 @@ def test_command_writes_a_valid_vector_section(vector_dsn, tmp_path, capsys):
         assert {t["clients"] for t in p["throughput"]} == ({1} if p.get("replica_of") else {1, 2})
     assert {(m["target"], m["config"]) for m in section["matched"]} == {(t, n) for t in configs.load().targets
                                                                         for n in names}
-    # the verdict's level is measured again in interleaved rounds, and only its bracketing settings
+    # the verdict's level is measured again in interleaved rounds (the first query batches), and
+    # only its bracketing settings
+    assert section["options"]["interleave_rounds"] == min(configs.load().interleave_rounds, 2)
+    assert all(len(r["round_medians_ms"]) == section["options"]["interleave_rounds"] for r in section["interleaved"])
     assert all(c["interleaved"] for c in section["comparisons"] if c["comparable"] and c["target"] == 0.95)
     bracketing = {(name, p["setting"]) for name in {p["config"] for p in section["sweeps"]}
                   for p in matched.bracket([q for q in section["sweeps"] if q["config"] == name], 0.95) or () if p}

@@ -222,6 +222,7 @@ class Catalog:
     interleave_max_bytes: int = 8 * 2**30
     builds: int = 1  # builds of each compared index (the reference and the verdict ones)
     interleave_passes: int = 1  # passes over the query batches in the interleaved phase
+    interleave_rounds: int = 5  # the first this many query batches make the interleaved phase's rounds
     source: Path = field(default=CONFIGS_FILE, compare=False)
 
     def named(self, names: list[str] | tuple[str, ...]) -> list[IndexConfig]:
@@ -251,7 +252,8 @@ def load(path: Path = CONFIGS_FILE) -> Catalog:
         rls_settings=tuple((k, str(v)) for k, v in rls.get("settings", {}).items()),
         rls_iterative=tuple(rls.get("iterative", ("off",))),
         interleave_max_bytes=int(raw.get("interleave_max_mib", 8192)) * 2**20, builds=int(raw.get("builds", 1)),
-        interleave_passes=int(raw.get("interleave_passes", 1)), source=path)
+        interleave_passes=int(raw.get("interleave_passes", 1)),
+        interleave_rounds=int(raw.get("interleave_rounds", 5)), source=path)
     validate(catalog)
     return catalog
 
@@ -280,8 +282,9 @@ def validate(catalog: Catalog) -> None:
         raise BenchError(f"{catalog.source.name}: duplicate config names")
     if catalog.builds < 1:
         raise BenchError(f"{catalog.source.name}: builds must be at least 1, not {catalog.builds}")
-    if catalog.interleave_passes < 1:
-        raise BenchError(f"{catalog.source.name}: interleave_passes must be at least 1, not {catalog.interleave_passes}")
+    for name in ("interleave_passes", "interleave_rounds"):
+        if getattr(catalog, name) < 1:
+            raise BenchError(f"{catalog.source.name}: {name} must be at least 1, not {getattr(catalog, name)}")
     for c in catalog.configs:
         where = f"{catalog.source.name}: config {c.name}"
         if c.method not in METHODS:

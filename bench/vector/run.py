@@ -213,8 +213,9 @@ def run(conn: psycopg.Connection, dsn: str, variants: list[Variant], options: Ve
         if len(kept) > 1 and arms:
             note(f"vector: interleaved rounds over {len(arms)} (index, setting) pairs of {', '.join(kept)}")
             t0 = time.perf_counter()
-            interleaved_results = asyncio.run(measure.interleaved(dsn, arms, queries, batches, plain_truth, k,
-                                                                     passes=catalog.interleave_passes))
+            interleaved_results = asyncio.run(measure.interleaved(dsn, arms, queries,
+                                                                     batches[:catalog.interleave_rounds], plain_truth,
+                                                                     k, passes=catalog.interleave_passes))
             timer.add("interleaved", time.perf_counter() - t0)
             for config in chosen:  # the same index under another name (e.g. the review's rule at 100K rows)
                 first = built.get(config.build_key(scratch.rows))
@@ -267,11 +268,14 @@ def run(conn: psycopg.Connection, dsn: str, variants: list[Variant], options: Ve
         "options": {**asdict(options), "targets": targets, "verdict_target": catalog.verdict_target, "k": k,
                     "truth_k": catalog.truth_k, "configs": [c.name for c in chosen],
                     "filtered_setting_target": catalog.filtered_setting_target,
-                    "rls_settings": dict(catalog.rls_settings)},
+                    "rls_settings": dict(catalog.rls_settings),
+                    "interleave_rounds": min(catalog.interleave_rounds, len(batches)),
+                    "interleave_passes": catalog.interleave_passes},
         "method": ("recall@k against exact brute-force neighbours; latency of the query alone (scratch table) or of "
                    "the whole request (BEGIN, identity, query, COMMIT; RLS rows). Sweeps: one index at a time, rounds "
                    "rotate the settings. Comparisons: the compared indexes are kept (within interleave_max_mib) and "
-                   "their matched settings measured again in interleaved rounds (same query batch per round); a "
+                   "their matched settings measured again in interleaved rounds (the first interleave_rounds query "
+                   "batches, the same batch for every setting in a round); a "
                    "comparison from sweeps alone says interleaved = false"),
         "dataset": {**scratch.as_dict(), "seed_config": ds_config, "queries": len(queries),
                     "ground_truth": truth_info},
