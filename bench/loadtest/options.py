@@ -163,9 +163,9 @@ OPTIONS = (
     Option("step_max_seconds", "BENCH_LOAD_STEP_MAX_SECONDS", 20.0, positive_seconds,
            "The longest a step's window stays open waiting for --step-requests."),
     # 20 s when the ramp began at 5 users (about 100 more requests there); from 10 users up
-    # (a stepped-down ramp's lowest), 10 s buy as many. Of 23 steps extended in make bench runs of 2026-12-04, 14 were decided,
-    # all within 27.1 s of window but one (40.1 s); 8 reached the 40 s cap undecided
-    # (docs/decisions.md, "The make bench budget").
+    # (a stepped-down ramp's lowest), 10 s buy as many. Of 23 steps extended in make bench
+    # runs of 2026-12-04, 14 were decided, all within 27.1 s of window but one (40.1 s); 8
+    # reached the 40 s cap undecided (docs/decisions.md, "The make bench budget").
     Option("step_extend_seconds", "BENCH_LOAD_STEP_EXTEND_SECONDS", 10.0, seconds,
            "Seconds a step's window may stay open past --step-max-seconds while its p95 interval still "
            "straddles the SLO (more requests decide it); 0: never."),
