@@ -83,6 +83,7 @@ def test_tiny_run_covers_every_scenario_and_writes_results(tiny_dsn, tmp_path, c
                 if tracked:  # this cell's own calls, not those of another variant running the same SQL text
                     counted = cell["pg_stat_statements"]
                     assert counted["calls"] == 12 and not counted["incomplete"], (name, variant.name, counted)
+                    assert counted["calls_per_batch"] == [6, 6], (name, variant.name, counted)  # 6 requests a batch
     assert latency.unexpected_errors(data["latency"]["results"]) == 0
     assert _checksums(tiny_dsn) == seeded  # the writes above succeeded and were rolled back
     claims = {(v["claim"], v["variant"]) for v in data["verdicts"]}

@@ -77,6 +77,7 @@ class Cell:
     statements: dict = field(default_factory=dict)  # queryid -> pg_stat_statements counters of this cell's batches
     evicted: set = field(default_factory=set)  # queryids whose entry pg_stat_statements dropped during a batch
     evictions: bool = False  # pg_stat_statements evicted entries (any) during one of this cell's batches
+    batch_calls: list = field(default_factory=list)  # per batch: queryid -> calls counted in it
     plan: dict = field(default_factory=dict)  # EXPLAIN of one request, after the rounds
 
     def add_statements(self, before: Snapshot, after: Snapshot) -> None:
@@ -84,15 +85,18 @@ class Cell:
             # an entry dropped and created afresh within the batch can end above its old count (or
             # have had none before): the deltas cannot tell, the server's eviction count can
             self.evictions = True
+        counted = {}
         for query_id, now in after.counters.items():
             then = before.counters.get(query_id)
             delta = {k: now[k] - (then[k] if then else 0) for k in now}
             if delta["calls"] < 0:  # evicted (pg_stat_statements.max) and counted afresh: this batch's calls are lost
                 self.evicted.add(query_id)
             elif delta["calls"] > 0:
+                counted[query_id] = delta["calls"]
                 total = self.statements.setdefault(query_id, dict.fromkeys(now, 0))
                 for k, v in delta.items():
                     total[k] += v
+        self.batch_calls.append(counted)
 
     def statement_totals(self, query_id) -> dict | None:
         """The counters of one statement over this cell's batches, with its mean; `incomplete`
@@ -101,7 +105,9 @@ class Cell:
         if total is None:
             return None
         return {**total, "mean_exec_ms": total["total_exec_ms"] / total["calls"],
-                "incomplete": query_id in self.evicted or self.evictions}
+                "incomplete": query_id in self.evicted or self.evictions,
+                # where a shortfall of calls against the requests sent happened (one batch or all)
+                "calls_per_batch": [batch.get(query_id, 0) for batch in self.batch_calls]}
 
     def add_error(self, message: str) -> None:
         self.errors += 1
