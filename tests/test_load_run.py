@@ -26,7 +26,7 @@ from scenarios import all_scenarios
 from seed import checks
 from tests.conftest import clone, drop
 
-RUN = ["--workers", "2", "--steps", "12,24", "--step-seconds", "3", "--warmup-seconds", "2",
+RUN = ["--workers", "2", "--steps", "12,24", "--start-users", "12", "--step-seconds", "3", "--warmup-seconds", "2",
        "--think", "0.05-0.15", "--pool-size", "4"]  # 2 steps x 5 s = a 10-second run per variant
 RUN_BOUND_S = 3 * (10 + locust.STARTUP_SECONDS)  # the harness's own bound: the plan plus startup per variant
 
