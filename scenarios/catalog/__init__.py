@@ -23,8 +23,8 @@ WRITE_BILL = frozenset({
 # on it (0.32 s), a user deletion on baseline scans unindexed FK columns (0.10 s). Their
 # effects are many times the noise, so fewer requests still decide them.
 # The four slowest reads on baseline (no index for their filter: 30-106 ms a request at
-# the small scale) took 70% of the latency phase's request time in a make bench run of
-# 2026-12-04 (documents_by_kb alone 38 of 165 s), each batch deciding a change of +97% to
+# the small scale) took 66% of the latency phase's request time in a make bench run of
+# 2026-12-04 (108 of 165 s; documents_by_kb alone 38), each batch deciding a change of +97% to
 # +100% against hardened, or a mean far from the 100 ms limit but for documents_by_kb; their
 # rounds and runs, where the variance is, stay as they are.
 MAX_REQUESTS = {"insert_documents_batch": 10, "delete_template": 10, "delete_user": 20,
