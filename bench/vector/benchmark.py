@@ -46,8 +46,8 @@ class Vector:
                               "Default: those marked default."),
             click.option("--target", "targets", multiple=True, type=click.FloatRange(0.01, 1.0), metavar="RECALL",
                          help="Target recall@10 for the matched-recall comparison (repeatable). "
-                              "Default: configs.toml's (0.90 0.95); each sweep stops at the first setting reaching the highest, so "
-                              "--target 0.99 (with the others) measures the high-recall end."),
+                              "Default: configs.toml's (0.90 0.95); each sweep stops at the first setting reaching "
+                              "the highest, so --target 0.99 (with the others) measures the high-recall end."),
             click.option("--queries", type=click.IntRange(10, 10**6), default=None,
                          help="Held-out queries to use. Default: all stored with the dataset (500 at the small scale)."),
             click.option("--clients", multiple=True, type=click.IntRange(1, 1000), default=(1, 4), show_default=True,
