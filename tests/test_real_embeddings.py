@@ -29,6 +29,7 @@ from seed.real_embeddings import DIM, Store, have_extra, real_set
 
 FIXTURE = Path(__file__).parent / "fixtures" / "real_embeddings"
 N_DOCS, N_QUERIES = 3000, 200
+GOAL_WORDS = ("met", "undecided", "missed")
 NEW_TEXT = "A text that is not in the store, long enough to be one of the corpus' texts: one hundred characters or more."
 
 
@@ -162,7 +163,7 @@ def test_asking_for_vectors_not_in_the_store_without_the_extra(run_bench, db_dsn
 def test_calibrate_compares_real_and_synthetic_on_the_fixture(run_bench, db_dsn, tmp_path):
     out, run = tmp_path / "calibration.json", tmp_path / "run"
     shutil.copytree(Path(__file__).parent / "fixtures" / "tiny_run", run)
-    result = run_bench("--dsn", db_dsn, "calibrate", "--documents", str(N_DOCS), "--queries", "100",
+    result = run_bench("--dsn", db_dsn, "calibrate", "--documents", str(N_DOCS), "--queries", "100", "--builds", "2",
                        "--embeddings-dir", str(FIXTURE), "--out", str(out), "--run-dir", str(run), timeout=400)
     assert result.returncode == 0, result.stderr
     record = json.loads(out.read_text())
@@ -180,10 +181,14 @@ def test_calibrate_compares_real_and_synthetic_on_the_fixture(run_bench, db_dsn,
                                                           + [f"ef_search={e}" for e in cal.EF_SEARCH])
         ivf = [p["recall"] for p in kind["points"][:len(cal.PROBES)]]
         assert ivf[-1] > ivf[0] and all(0 <= r <= 1 for r in ivf)
+        assert kind["builds"] == 2 and all(len(p["recalls"]) == 2 for p in kind["points"])
         assert all(p["p50_ms"] > 0 for p in kind["points"])
     # the default (fitted) profile is closer to the real neighbourhoods than the earlier topic model
     assert default["nn_cosine_gap"] < topic["nn_cosine_gap"], (default["geometry"], topic["geometry"])
     assert "largest recall gap" in result.stdout and "geometry" in result.stdout
+    for kind in (default, topic):  # each gap with its interval over the two builds, and the goal's word
+        assert all(g["half_width"] is not None for g in kind["recall_gaps"]) and kind["goal"] in GOAL_WORDS
+    assert "2 builds of each index" in result.stdout and "over 2 builds" in page
 
 
 def _check_the_verdict_on_each_kind(record: dict, stdout: str) -> None:
@@ -238,3 +243,32 @@ def test_relative_contrast_is_not_carried_by_one_near_duplicate():
     queries[0] = documents[7]
     duplicate = cal.geometry(cal.Data("duplicate", documents, queries))["relative_contrast"]
     assert 1 < plain < duplicate < 1.2 * plain, (plain, duplicate)
+
+
+def _points(*recalls_per_setting):
+    return [{"setting": f"probes={i}", "recall": float(np.mean(r)), "recalls": list(r)}
+            for i, r in enumerate(recalls_per_setting)]
+
+
+def test_the_calibration_goal_is_judged_with_each_gaps_interval_over_builds():
+    """pgvector's builds are random, so one build's gap can sit on either side of ±0.05:
+    the goal is met only when every interval lies within it, missed when one lies beyond."""
+    from scipy.stats import ttest_ind
+
+    geo = {"nn_cosine": [0.70, 0.60]}
+    real = [0.90, 0.92, 0.88]
+    close, straddling, far = [0.90, 0.91, 0.89], [0.86, 0.88, 0.84], [0.78, 0.80, 0.79]
+    met = cal.gaps(_points(real), geo, _points(close), geo)
+    undecided = cal.gaps(_points(real, real), geo, _points(close, straddling), geo)
+    missed = cal.gaps(_points(real, real), geo, _points(straddling, far), geo)
+    assert (met["goal"], undecided["goal"], missed["goal"]) == ("met", "undecided", "missed")
+    assert met["meets_goal"] and not undecided["meets_goal"]
+    # the half-width is Welch's 95% interval (checked against scipy's own)
+    interval = ttest_ind(straddling, real, equal_var=False).confidence_interval()
+    gap = undecided["recall_gaps"][1]
+    assert gap["gap"] == pytest.approx(-0.04)
+    assert gap["gap"] - gap["half_width"] == pytest.approx(interval.low)
+    # one build: no interval, the point decides; a far 1st-neighbour cosine misses the goal
+    one = cal.gaps(_points([0.90]), geo, _points([0.86]), geo)
+    assert one["recall_gaps"][0]["half_width"] is None and one["goal"] == "met"
+    assert cal.gaps(_points(real), geo, _points(close), {"nn_cosine": [0.76, 0.60]})["goal"] == "missed"
