@@ -14,7 +14,7 @@ import pytest
 
 from bench.core.errors import BenchError
 from seed import benchmark, checks, loader
-from seed.config import make_config, scales
+from seed.config import GENERATOR_VERSION, make_config, scales
 from seed.plan import Plan
 from seed.tables import TABLES
 from tests.conftest import TEST_KEY, seed_tiny
@@ -212,7 +212,7 @@ def test_data_of_another_generator_version_is_refused(db_dsn):
     seed_tiny(db_dsn, only=["baseline"])
     with psycopg.connect(db_dsn, autocommit=True) as conn:
         conn.execute("UPDATE bench_meta.seed_run SET config = config - 'generator'")  # as seeded before versions
-    with pytest.raises(BenchError, match="seed generator 1, this harness writes generator 4"):
+    with pytest.raises(BenchError, match=f"seed generator 1, this harness writes generator {GENERATOR_VERSION}"):
         seed_tiny(db_dsn, only=["baseline"])
 
 
