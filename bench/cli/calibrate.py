@@ -125,6 +125,7 @@ FIT_GRID = {"local_rank": [14, 16, 20], "tightness": [1.5, 1.6, 1.7], "tightness
 
 
 def show(session: Session, results: list[dict]) -> None:
+    from bench.report.calibration import builds_note
     from bench.vector.calibrate import GOAL_COSINE, GOAL_RECALL
 
     real, others = results[0], results[1:]
@@ -160,17 +161,13 @@ def show(session: Session, results: list[dict]) -> None:
     session.out.print(geo)
     for r in others:
         session.out.print(f"{r['name']}: largest recall gap {r['max_recall_gap']:.3f}, 1st-neighbour cosine gap "
-                          f"{r['nn_cosine_gap']:.3f}: goal {r['goal'].upper()} ({builds_text(r)})", highlight=False)
-
-
-def builds_text(kind: dict) -> str:
-    builds = kind.get("builds", 1)
-    return (f"{builds} builds of each index, ± a 95% interval over them" if builds > 1
-            else "one build of each index: the gaps have no interval, a rebuild moves them")
+                          f"{r['nn_cosine_gap']:.3f}: goal {r['goal'].upper()} ({builds_note(r.get('builds', 1))})",
+                          highlight=False)
 
 
 def _delta(gap: dict, goal: float) -> str:
     """The gap, ± its interval over the builds; bold where the goal is not met there."""
-    half = gap["half_width"]
-    text = f"{gap['gap']:+.3f}" + (f" ±{half:.3f}" if half is not None else "")
-    return text if abs(gap["gap"]) + (half or 0.0) <= goal else f"[bold]{text}[/bold]"
+    from bench.report.calibration import gap_text
+
+    text = gap_text(gap)
+    return text if abs(gap["gap"]) + (gap["half_width"] or 0.0) <= goal else f"[bold]{text}[/bold]"

@@ -45,22 +45,28 @@ def recall_rows(kinds: list[dict]) -> list[dict]:
         for kind in kinds:
             row[kind["name"]] = round(kind["points"][i]["recall"], 3)
         for kind in kinds[1:]:
-            row[f"Δ {kind['name']}"] = _gap_text(kind, i, kind["points"][i]["recall"] - point["recall"])
+            # records written before builds were repeated carry no recall_gaps
+            gap = (kind["recall_gaps"][i] if "recall_gaps" in kind
+                   else {"gap": kind["points"][i]["recall"] - point["recall"], "half_width": None})
+            row[f"Δ {kind['name']}"] = gap_text(gap)
         rows.append(row)
     return rows
 
 
-def _gap_text(kind: dict, i: int, gap: float) -> str:
-    gaps = kind.get("recall_gaps")  # absent in records written before builds were repeated
-    half = gaps[i]["half_width"] if gaps else None
-    return f"{gap:+.3f}" + (f" ±{half:.3f}" if half is not None else "")
+def gap_text(gap: dict) -> str:
+    """A recall gap (bench/vector/calibrate.py recall_gap), ± its interval over the builds."""
+    half = gap["half_width"]
+    return f"{gap['gap']:+.3f}" + (f" ±{half:.3f}" if half is not None else "")
+
+
+def builds_note(builds: int) -> str:
+    return (f"each Δ ± a 95% interval over {builds} builds of each index" if builds > 1
+            else "one build of each index: the gaps have no interval, a rebuild moves them")
 
 
 def goal_note(kinds: list[dict]) -> str:
-    builds = kinds[0].get("builds", 1)
-    over = (f"each Δ ± a 95% interval over {builds} builds of each index" if builds > 1
-            else "one build of each index: a rebuild moves the low settings")
     words = "; ".join(f"{k['name']}: {k.get('goal', 'met' if k.get('meets_goal') else 'missed')}" for k in kinds[1:])
+    over = builds_note(kinds[0].get("builds", 1))
     return f"goal: every synthetic recall within ±0.05 of the real one ({over}). {words}"
 
 

@@ -34,10 +34,10 @@ from dataclasses import dataclass, replace
 import numpy as np
 import psycopg
 from pgvector.psycopg import register_vector
-from scipy.stats import skew
-from scipy.stats import t as t_dist
+from scipy.stats import skew, ttest_ind
 
 from bench.core import ownership
+from bench.judge.stats import CONFIDENCE
 from bench.vector import configs, matched
 from seed.config import SeedConfig
 from seed.embeddings import Profile
@@ -338,14 +338,13 @@ def recall_gap(real: dict, synthetic: dict) -> dict:
     queries: both kinds answer the same number of held-out queries); None with one build."""
     a = np.asarray(real.get("recalls", [real["recall"]]), dtype=float)
     b = np.asarray(synthetic.get("recalls", [synthetic["recall"]]), dtype=float)
-    gap = float(b.mean() - a.mean())
+    gap = {"setting": real["setting"], "gap": float(b.mean() - a.mean()), "half_width": None}
     if len(a) < 2 or len(b) < 2:
-        return {"setting": real["setting"], "gap": gap, "half_width": None}
-    va, vb = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)
-    if va + vb == 0:
-        return {"setting": real["setting"], "gap": gap, "half_width": 0.0}
-    df = (va + vb) ** 2 / (va ** 2 / (len(a) - 1) + vb ** 2 / (len(b) - 1))
-    return {"setting": real["setting"], "gap": gap, "half_width": float(t_dist.ppf(0.975, df) * np.sqrt(va + vb))}
+        return gap
+    if a.var() + b.var() == 0:  # no spread on either side: the gap is exact
+        return {**gap, "half_width": 0.0}
+    interval = ttest_ind(b, a, equal_var=False).confidence_interval(CONFIDENCE)
+    return {**gap, "half_width": float(interval.high - interval.low) / 2}
 
 
 def _recall_goal(per_setting: list[dict]) -> str:
