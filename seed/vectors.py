@@ -2,7 +2,8 @@
 `embeddings` (seed/config.py):
 
 - `synthetic` (the default): seed/embeddings.py's FittedModel with the profile fitted to
-  real embeddings (FITTED), its `difficulty` the seed's;
+  real embeddings (FITTED), its `difficulty` the seed's (the centres' noise from 88,000
+  documents on, scaled up below by the profile's difficulty_growth);
 - `synthetic:topic`: seed/embeddings.py's TopicModel, the default of generator versions
   1-3 (the same vectors as version 3's default seeds);
 - `real:all-MiniLM-L6-v2`: real embeddings of the real corpus (seed/real_embeddings.py),

@@ -1,5 +1,5 @@
-"""The default generator keeps ANN recall where real sentence embeddings put it (the
-seeder issue's band), its vectors do not depend on the machine, and the fitted profile's
+"""The default generator keeps ANN recall where real sentence embeddings put it (within
+the fit goal of their recall at 88,000 documents), its vectors do not depend on the machine, and the fitted profile's
 parts do what they say."""
 
 import numpy as np
@@ -7,7 +7,7 @@ import psycopg
 import pytest
 
 from seed import calibration
-from seed.config import make_config
+from seed.config import GENERATOR_VERSION, make_config
 from seed.embeddings import TopicModel
 
 
@@ -44,27 +44,31 @@ def test_vectors_are_unit_and_topical():
     assert same > other + 0.2  # clustered, not uniform noise
 
 
-# e2e: the band is a property of the small scale (recall at ef_search=40 depends on how many
-# rows the graph holds), so it cannot shrink; building HNSW over its 100,000 rows takes minutes.
+# e2e: recall at ef_search=40 depends on how many rows the graph holds, so the check runs at
+# the size real embeddings were measured at (88,000 documents); three builds of each index
+# at 500 queries take about two minutes. One build at 200 queries read HNSW 0.02 higher
+# than bench calibrate's three at 500 (docs/decisions.md, revision 4).
 @pytest.mark.e2e
-@pytest.mark.timeout(600)
-def test_default_difficulty_stays_in_the_calibrated_band(db_dsn):
-    config = make_config("small", anchor="2026-11-01")  # the band is defined at the small scale
+@pytest.mark.timeout(900)
+def test_default_generator_stays_within_the_fit_goal_of_real_embeddings(db_dsn):
+    from bench.vector.calibrate import GOAL_RECALL
+
+    config = make_config("small", [f"documents={calibration.REAL_DOCUMENTS}"], anchor="2026-11-01")
     with psycopg.connect(db_dsn, autocommit=True) as conn:
         conn.execute("SET maintenance_work_mem = '1GB'")
-        measured = calibration.measure(conn, config, n_queries=200)
-    assert 0.3 <= measured["ivfflat_lists100_probes1"] <= 0.7, measured
-    assert 0.85 <= measured["hnsw_m16_ef40"] <= 0.97, measured
+        measured = calibration.measure(conn, config, n_queries=500, builds=3)
+    gaps = {name: float(np.mean(recalls)) - calibration.REAL_RECALL[name] for name, recalls in measured.items()}
+    assert all(abs(gap) <= GOAL_RECALL for gap in gaps.values()), (gaps, measured)
 
 
 def test_a_seed_records_its_generator_and_its_own_default_difficulty():
     """The vector source is recorded only when it is not the default; the generator
-    version tells the fitted default (5) from earlier data, and each generator keeps the
+    version tells the fitted default from earlier data, and each generator keeps the
     difficulty it was calibrated at unless one is given."""
     default = make_config("tiny", anchor="2026-11-01").as_dict()
-    assert "embeddings" not in default and default["generator"] == 5 and default["difficulty"] == 1.2
+    assert "embeddings" not in default and default["generator"] == GENERATOR_VERSION and default["difficulty"] == 1.2
     topic = make_config("tiny", anchor="2026-11-01", embeddings="synthetic:topic").as_dict()
-    assert topic["embeddings"] == "synthetic:topic" and topic["generator"] == "5:synthetic:topic"
+    assert topic["embeddings"] == "synthetic:topic" and topic["generator"] == f"{GENERATOR_VERSION}:synthetic:topic"
     assert topic["difficulty"] == 1.5
     assert make_config("tiny", anchor="2026-11-01", difficulty=0.5).difficulty == 0.5
     with pytest.raises(Exception, match="384 dimensions"):
@@ -140,15 +144,21 @@ def test_a_seed_of_the_opt_in_fitted_profile_is_refused_in_one_line(earlier):
     assert type(topic) is TopicModel and topic.difficulty == 1.5
 
 
-def test_neighbourhoods_fill_in_as_the_corpus_grows_within_the_fitted_sizes():
-    """Real nearest neighbours get closer as a corpus grows (docs/decisions.md, revision 3):
-    the fitted neighbourhood size grows from about 3 documents at 19,500 to 8 at 88,000 and
-    is held outside the sizes it was fitted between."""
+def test_neighbourhoods_fill_in_and_centres_draw_closer_as_the_corpus_grows_within_the_fitted_sizes():
+    """Real nearest neighbours get closer and IVFFlat gets easier as a corpus grows
+    (docs/decisions.md, revisions 3 and 4): the fitted neighbourhood size grows from about
+    2.2 documents at 19,500 to 8 at 88,000, the centres' noise falls from 2.0 to the seed's
+    difficulty, and both are held outside the sizes they were fitted between."""
     from seed.embeddings import FITTED, FittedModel
 
-    sizes = {n: FITTED.group_size_for(n) for n in (5_000, 19_500, 50_000, 88_000, 100_000, 10_000_000)}
-    assert sizes[19_500] == pytest.approx(3.0, abs=0.05) and sizes[88_000] == 8
+    ns = (5_000, 19_500, 50_000, 88_000, 100_000, 10_000_000)
+    sizes = {n: FITTED.group_size_for(n) for n in ns}
+    assert sizes[19_500] == pytest.approx(2.22, abs=0.01) and sizes[88_000] == 8
     assert sizes[5_000] == sizes[19_500] < sizes[50_000] < sizes[88_000] == sizes[100_000] == sizes[10_000_000]
+    noise = {n: FITTED.difficulty_for(n) for n in ns}
+    assert noise[19_500] == pytest.approx(2.0, abs=0.01) and noise[88_000] == FITTED.difficulty == 1.2
+    assert noise[5_000] == noise[19_500] > noise[50_000] > noise[88_000] == noise[100_000] == noise[10_000_000]
     small, large = (FittedModel.for_documents(1, 16, n, FITTED) for n in (20_000, 80_000))
     assert small.topics == large.topics == 8  # docs_per_topic 10,000, at least 8 topics
     assert large.groups / small.groups < 4 * 0.7  # 4x the documents, far fewer than 4x the neighbourhoods
+    assert small.difficulty == FITTED.difficulty_for(20_000) > large.difficulty == FITTED.difficulty_for(80_000)

@@ -36,7 +36,8 @@ def data_path(session: Session) -> Path | None:
               help="Embedding dimension.")
 @click.option("--difficulty", type=click.FloatRange(0, 100),
               help=f"Isotropic noise in the embeddings: higher is harder for ANN indexes. Default: {DEFAULT_DIFFICULTY} "
-                   f"({TOPIC_DIFFICULTY} with --generator topic).")
+                   f"({TOPIC_DIFFICULTY} with --generator topic); the default generator scales it up below "
+                   f"88,000 documents (seed/embeddings.py difficulty_for).")
 @click.option("--embeddings", "embeddings", type=click.Choice(["synthetic", "real"]), default="synthetic",
               show_default=True, help="Document and query vectors: the synthetic generator, or real all-MiniLM-L6-v2 "
                                       "embeddings of Python docstrings (cached; embedding needs the extra "

@@ -347,11 +347,17 @@ def recall_gap(real: dict, synthetic: dict) -> dict:
     return {**gap, "half_width": float(interval.high - interval.low) / 2}
 
 
+def reach(gap: dict) -> tuple[float, float]:
+    """How near and how far from zero a recall gap may lie: |gap| -/+ its interval's half-width."""
+    half = gap["half_width"] or 0.0
+    return abs(gap["gap"]) - half, abs(gap["gap"]) + half
+
+
 def _recall_goal(per_setting: list[dict]) -> str:
-    reach = [(abs(g["gap"]) - (g["half_width"] or 0.0), abs(g["gap"]) + (g["half_width"] or 0.0)) for g in per_setting]
-    if any(low > GOAL_RECALL for low, _high in reach):
+    reaches = [reach(g) for g in per_setting]
+    if any(low > GOAL_RECALL for low, _high in reaches):
         return "missed"
-    return "met" if all(high <= GOAL_RECALL for _low, high in reach) else "undecided"
+    return "met" if all(high <= GOAL_RECALL for _low, high in reaches) else "undecided"
 
 
 def measure(conn: psycopg.Connection, data: Data, tick=None, builds: int = 1) -> dict:
