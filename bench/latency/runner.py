@@ -17,7 +17,9 @@ smaller than --requests (scenarios/catalog: MAX_REQUESTS). After the rounds: EXP
 (ANALYZE, BUFFERS) once per scenario and variant (writes rolled back) and
 pg_stat_statements deltas per cell: snapshots between batches credit each batch's calls
 to its own variant, because PostgreSQL 18 jumbles a table by name, not OID, so one SQL
-text on two variants' schemas is one queryid.
+text on two variants' schemas is one queryid. A cell's statement is every queryid with the
+plan's statement text: a statement re-analysed after a plan invalidation can get a second
+queryid (docs/decisions.md, "pg_stat_statements per cell").
 
 Needs: a seeded database (bench seed), asyncpg, pgvector's asyncpg support.
 """
@@ -78,6 +80,7 @@ class Cell:
     evicted: set = field(default_factory=set)  # queryids whose entry pg_stat_statements dropped during a batch
     evictions: bool = False  # pg_stat_statements evicted entries (any) during one of this cell's batches
     batch_calls: list = field(default_factory=list)  # per batch: queryid -> calls counted in it
+    texts: dict = field(default_factory=dict)  # queryid -> statement text, from its batches' snapshots
     plan: dict = field(default_factory=dict)  # EXPLAIN of one request, after the rounds
 
     def add_statements(self, before: Snapshot, after: Snapshot) -> None:
@@ -97,17 +100,23 @@ class Cell:
                 for k, v in delta.items():
                     total[k] += v
         self.batch_calls.append(counted)
+        self.texts.update(after.texts)
 
     def statement_totals(self, query_id) -> dict | None:
-        """The counters of one statement over this cell's batches, with its mean; `incomplete`
-        when the server evicted its entry during a batch (the counts then miss calls)."""
-        total = self.statements.get(query_id)
-        if total is None:
+        """The counters of one statement over this cell's batches, with its mean: those of
+        `query_id` and of every queryid with its text (a re-analysis after a plan
+        invalidation can give the same statement another queryid: docs/decisions.md).
+        `incomplete` when the server evicted an entry during a batch (the counts then miss calls)."""
+        text = self.texts.get(query_id)
+        ids = sorted(q for q in self.statements if q == query_id or (text is not None and self.texts.get(q) == text))
+        if not ids:
             return None
+        total = {k: sum(self.statements[q][k] for q in ids) for k in self.statements[ids[0]]}
         return {**total, "mean_exec_ms": total["total_exec_ms"] / total["calls"],
-                "incomplete": query_id in self.evicted or self.evictions,
+                "incomplete": any(q in self.evicted for q in ids) or self.evictions,
                 # where a shortfall of calls against the requests sent happened (one batch or all)
-                "calls_per_batch": [batch.get(query_id, 0) for batch in self.batch_calls]}
+                "calls_per_batch": [sum(batch.get(q, 0) for q in ids) for batch in self.batch_calls],
+                "query_ids": ids}
 
     def add_error(self, message: str) -> None:
         self.errors += 1
@@ -428,9 +437,10 @@ async def explain(conn: asyncpg.Connection, scenario: Scenario, variant: Variant
             "plan": plan}
 
 
-# Summed over the roles that ran a statement (pg_stat_statements keeps a row per user).
+# Summed over the roles that ran a statement (pg_stat_statements keeps a row per user);
+# the text is NULL where this role may not read another's.
 STATEMENTS_SQL = """SELECT queryid, sum(calls)::bigint, sum(total_exec_time), sum(rows)::bigint,
-    sum(shared_blks_hit)::bigint, sum(shared_blks_read)::bigint FROM pg_stat_statements
+    sum(shared_blks_hit)::bigint, sum(shared_blks_read)::bigint, min(query) FROM pg_stat_statements
     WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) GROUP BY queryid"""
 
 
@@ -439,10 +449,11 @@ DEALLOC_SQL = "SELECT dealloc FROM pg_stat_statements_info"  # entries evicted s
 
 @dataclass(frozen=True)
 class Snapshot:
-    """pg_stat_statements counters by queryid, and the entries it had evicted so far
-    (None where pg_stat_statements_info is missing: before PostgreSQL 14)."""
+    """pg_stat_statements counters and statement texts by queryid, and the entries it had
+    evicted so far (None where pg_stat_statements_info is missing: before PostgreSQL 14)."""
     counters: dict[int, dict]
     dealloc: int | None
+    texts: dict[int, str] = field(default_factory=dict)
 
 
 NO_SNAPSHOT = Snapshot({}, None)
@@ -463,4 +474,5 @@ async def statements(conn: asyncpg.Connection) -> Snapshot | None:
             raise
         dealloc = None
     return Snapshot({q: {"calls": c, "total_exec_ms": t, "rows": r, "shared_blks_hit": h, "shared_blks_read": rd}
-                     for q, c, t, r, h, rd in rows}, dealloc)
+                     for q, c, t, r, h, rd, _text in rows}, dealloc,
+                    {q: text for q, *_counters, text in rows if text is not None})
